@@ -1,0 +1,637 @@
+//! Sale lots: stock, holds with a time to live, per-user limits, checkout
+//! with idempotency keys, a FIFO queue for returned units, and raffles.
+//!
+//! Choices where the contract is silent:
+//! - A hold asks for `qty` units; when fewer are available (and nobody is
+//!   queued) the buyer gets a hold for what is left and the reply says so.
+//! - When nothing is available but units sit in live holds and may come back,
+//!   `hold` queues the buyer (answered `queued` with a 1-based position);
+//!   when nothing can come back it is `sold_out`. A buyer already queued gets
+//!   their position again. Newcomers never jump the queue: while anyone
+//!   queues, nothing is available to others.
+//! - Returned units (released or expired holds) go to the head of the queue
+//!   as a new hold for as many of its units as are available.
+//! - The per-user limit counts units held, bought and queued for.
+//! - Closing a FIFO lot stops new holds and clears the queue; live holds may
+//!   still be checked out until they expire, then the lot is settled.
+//! - Raffle winners (one unit each) get an order at the draw, as in sneaker
+//!   draws where entering commits to buy.
+//! - `checkout` of a hold that is gone (expired, released, bought) answers
+//!   `hold_expired`; a hold this lot never made is `not_found`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use liveshop_protocol::{
+    Allocation, Amount, EntryId, HoldId, IdemKey, LotView, Notice, OrderId, OrderStatus, RoomEvent,
+    SaleTerms, UserId, Winner,
+};
+
+use super::{Effect, Lot, LotEvent, LotReply, NewOrder, Outcome};
+use crate::error::Rejection;
+use crate::raffle;
+use liveshop_protocol::LotStatus;
+
+/// Most raffle entries one lot takes.
+pub const MAX_ENTRIES: usize = 500_000;
+/// Longest wait between `hold_expiring` and the expiry.
+const WARNING_LEAD_MS: u64 = 30_000;
+
+/// How long before its expiry a hold's owner is warned.
+pub fn hold_warning_lead_ms(hold_ttl_ms: u64) -> u64 {
+    WARNING_LEAD_MS.min(hold_ttl_ms / 2)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub user: UserId,
+    pub qty: u32,
+    pub expires_ms: u64,
+}
+
+/// One buyer's units on this lot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    held: u32,
+    bought: u32,
+    queued: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    terms: SaleTerms,
+    holds: BTreeMap<u64, Hold>,
+    /// `(expires_ms, hold)` of live holds.
+    expiries: BTreeSet<(u64, u64)>,
+    /// `(warn_at_ms, hold)` of live holds not warned yet.
+    warnings: BTreeSet<(u64, u64)>,
+    held: u32,
+    sold: u32,
+    tallies: BTreeMap<UserId, Tally>,
+    queue: VecDeque<(UserId, u32)>,
+    checkouts: BTreeMap<(UserId, IdemKey), (u64, Amount)>,
+    last_hold: u64,
+    last_order: u64,
+    entries: Vec<UserId>,
+    entered: BTreeSet<UserId>,
+    seed: Option<[u8; 32]>,
+    winners: Option<Vec<u32>>,
+}
+
+impl Sale {
+    pub(super) fn new(terms: SaleTerms) -> Self {
+        Sale {
+            terms,
+            holds: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            warnings: BTreeSet::new(),
+            held: 0,
+            sold: 0,
+            tallies: BTreeMap::new(),
+            queue: VecDeque::new(),
+            checkouts: BTreeMap::new(),
+            last_hold: 0,
+            last_order: 0,
+            entries: Vec::new(),
+            entered: BTreeSet::new(),
+            seed: None,
+            winners: None,
+        }
+    }
+
+    pub fn is_raffle(&self) -> bool {
+        self.terms.allocation == Allocation::Raffle
+    }
+
+    pub fn stock(&self) -> u32 {
+        self.terms.stock
+    }
+
+    pub fn sold(&self) -> u32 {
+        self.sold
+    }
+
+    /// Units in live holds.
+    pub fn held(&self) -> u32 {
+        self.held
+    }
+
+    pub fn available(&self) -> u32 {
+        self.terms
+            .stock
+            .saturating_sub(self.sold)
+            .saturating_sub(self.held)
+    }
+
+    pub fn holds(&self) -> impl Iterator<Item = (u64, &Hold)> {
+        self.holds.iter().map(|(n, h)| (*n, h))
+    }
+
+    /// Units `user` holds and has bought.
+    pub fn units_of(&self, user: &UserId) -> (u32, u32) {
+        self.tallies
+            .get(user)
+            .map_or((0, 0), |t| (t.held, t.bought))
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Raffle entries, in entry order.
+    pub fn entries(&self) -> &[UserId] {
+        &self.entries
+    }
+
+    /// The committed seed, once the raffle has drawn (secret before).
+    pub fn revealed_seed(&self) -> Option<[u8; 32]> {
+        self.seed.filter(|_| self.winners.is_some())
+    }
+
+    /// Raffle winners (positions in entry order, in draw order), once drawn.
+    pub fn winners(&self) -> Option<&[u32]> {
+        self.winners.as_deref()
+    }
+
+    fn max_queue(&self) -> usize {
+        (self.terms.stock as usize)
+            .saturating_mul(10)
+            .clamp(100, 100_000)
+    }
+
+    fn warn_at(&self, expires_ms: u64) -> u64 {
+        expires_ms.saturating_sub(hold_warning_lead_ms(self.terms.hold_ttl_ms))
+    }
+
+    fn tally(&mut self, user: &UserId) -> &mut Tally {
+        self.tallies.entry(user.clone()).or_default()
+    }
+
+    fn drop_hold(&mut self, n: u64) -> Option<Hold> {
+        let hold = self.holds.remove(&n)?;
+        self.expiries.remove(&(hold.expires_ms, n));
+        self.warnings.remove(&(self.warn_at(hold.expires_ms), n));
+        self.held = self.held.saturating_sub(hold.qty);
+        let t = self.tally(&hold.user);
+        t.held = t.held.saturating_sub(hold.qty);
+        Some(hold)
+    }
+
+    fn add_sold(&mut self, user: &UserId, qty: u32) {
+        self.sold = self.sold.saturating_add(qty);
+        let t = self.tally(user);
+        t.bought = t.bought.saturating_add(qty);
+    }
+
+    pub(super) fn apply(&mut self, ev: &LotEvent) {
+        match ev {
+            LotEvent::Opened { seed, .. } => self.seed = *seed,
+            LotEvent::HoldPlaced {
+                hold,
+                user,
+                qty,
+                expires_ms,
+                offered,
+            } => {
+                if *offered
+                    && self.queue.front().is_some_and(|(u, _)| u == user)
+                    && let Some((_, queued)) = self.queue.pop_front()
+                {
+                    let t = self.tally(user);
+                    t.queued = t.queued.saturating_sub(queued);
+                }
+                self.holds.insert(
+                    *hold,
+                    Hold {
+                        user: user.clone(),
+                        qty: *qty,
+                        expires_ms: *expires_ms,
+                    },
+                );
+                self.expiries.insert((*expires_ms, *hold));
+                self.warnings.insert((self.warn_at(*expires_ms), *hold));
+                self.held = self.held.saturating_add(*qty);
+                let t = self.tally(user);
+                t.held = t.held.saturating_add(*qty);
+                self.last_hold = self.last_hold.max(*hold);
+            }
+            LotEvent::HoldWarned { hold } => {
+                if let Some(h) = self.holds.get(hold) {
+                    let key = (self.warn_at(h.expires_ms), *hold);
+                    self.warnings.remove(&key);
+                }
+            }
+            LotEvent::HoldReleased { hold } | LotEvent::HoldExpired { hold } => {
+                self.drop_hold(*hold);
+            }
+            LotEvent::Queued { user, qty } => {
+                self.queue.push_back((user.clone(), *qty));
+                let t = self.tally(user);
+                t.queued = t.queued.saturating_add(*qty);
+            }
+            LotEvent::CheckedOut {
+                hold,
+                order,
+                idem,
+                total,
+            } => {
+                if let Some(h) = self.drop_hold(*hold) {
+                    self.add_sold(&h.user, h.qty);
+                    self.checkouts
+                        .insert((h.user, idem.clone()), (*order, *total));
+                }
+                self.last_order = self.last_order.max(*order);
+            }
+            LotEvent::Entered { user } if self.entered.insert(user.clone()) => {
+                self.entries.push(user.clone());
+            }
+            LotEvent::Closed { .. } => {
+                for (user, qty) in std::mem::take(&mut self.queue) {
+                    let t = self.tally(&user);
+                    t.queued = t.queued.saturating_sub(qty);
+                }
+            }
+            LotEvent::Drawn { winners } => self.winners = Some(winners.clone()),
+            LotEvent::OrderPlaced {
+                order, buyer, qty, ..
+            } => {
+                self.add_sold(buyer, *qty);
+                self.last_order = self.last_order.max(*order);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        let expiry = self.expiries.first().map(|(t, _)| *t);
+        let warning = self.warnings.first().map(|(t, _)| *t);
+        match (expiry, warning) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(super) fn fill_view(&self, view: &mut LotView) {
+        view.price = Some(self.terms.price);
+        view.stock = Some(self.terms.stock);
+        view.available = Some(self.available());
+        view.sold = Some(self.sold);
+        view.per_user_limit = self.terms.per_user_limit;
+        view.allocation = Some(self.terms.allocation);
+        if self.is_raffle() {
+            view.seed_hash = self.seed.as_ref().map(raffle::seed_hash);
+            view.seed = self.revealed_seed().map(|s| raffle::hex(&s));
+        }
+    }
+
+    /// Checks the bookkeeping; for tests and debug assertions.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let held: u64 = self.holds.values().map(|h| u64::from(h.qty)).sum();
+        if held != u64::from(self.held) {
+            return Err(format!("held {} but holds sum to {held}", self.held));
+        }
+        if u64::from(self.held) + u64::from(self.sold) > u64::from(self.terms.stock) {
+            return Err(format!(
+                "oversold: held {} + sold {} > stock {}",
+                self.held, self.sold, self.terms.stock
+            ));
+        }
+        if self.expiries.len() != self.holds.len() {
+            return Err("expiry index out of step with holds".into());
+        }
+        if !self.queue.is_empty() && self.available() > 0 {
+            return Err("units available while buyers queue".into());
+        }
+        if let Some(limit) = self.terms.per_user_limit {
+            for (user, t) in &self.tallies {
+                if t.held + t.bought + t.queued > limit {
+                    return Err(format!("{user} over the per-user limit: {t:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sale(lot: &Lot) -> Result<&Sale, Rejection> {
+    lot.sale().ok_or(Rejection::BadState("not a sale lot"))
+}
+
+/// The hold number of `hold` if this lot made it.
+fn hold_number(lot: &Lot, hold: &HoldId) -> Option<u64> {
+    let (owner, n) = hold.as_str().rsplit_once(":h")?;
+    if owner != lot.def.id.as_str() || n.starts_with('+') {
+        return None;
+    }
+    n.parse().ok()
+}
+
+pub(super) fn hold(
+    lot: &mut Lot,
+    user: UserId,
+    qty: u32,
+    open: bool,
+    now_ms: u64,
+    out: &mut Outcome,
+) -> Result<LotReply, Rejection> {
+    let s = sale(lot)?;
+    if s.is_raffle() {
+        return Err(Rejection::BadState("raffle lots take entries, not holds"));
+    }
+    if !open {
+        return Err(Rejection::LotNotOpen);
+    }
+    if qty == 0 || qty > s.terms.stock {
+        return Err(Rejection::BadRequest(
+            "qty must be between 1 and the lot's stock".into(),
+        ));
+    }
+    if let Some(pos) = s.queue.iter().position(|(u, _)| *u == user) {
+        return Ok(LotReply::Queued {
+            position: pos as u32 + 1,
+        });
+    }
+    let t = s.tallies.get(&user).copied().unwrap_or_default();
+    if s.terms
+        .per_user_limit
+        .is_some_and(|limit| t.held + t.bought + qty > limit)
+    {
+        return Err(Rejection::LimitExceeded);
+    }
+    let available = s.available();
+    if available > 0 {
+        let (hold, expires_ms) = place_hold(lot, &user, qty.min(available), false, now_ms, out);
+        return Ok(LotReply::Held {
+            hold,
+            qty: qty.min(available),
+            expires_ms,
+        });
+    }
+    if s.held > 0 && s.queue.len() < s.max_queue() {
+        let position = s.queue.len() as u32 + 1;
+        lot.emit(out, LotEvent::Queued { user, qty });
+        return Ok(LotReply::Queued { position });
+    }
+    Err(Rejection::SoldOut)
+}
+
+fn place_hold(
+    lot: &mut Lot,
+    user: &UserId,
+    qty: u32,
+    offered: bool,
+    now_ms: u64,
+    out: &mut Outcome,
+) -> (HoldId, u64) {
+    let (n, ttl) = lot
+        .sale()
+        .map_or((1, 0), |s| (s.last_hold + 1, s.terms.hold_ttl_ms));
+    let expires_ms = now_ms.saturating_add(ttl);
+    lot.emit(
+        out,
+        LotEvent::HoldPlaced {
+            hold: n,
+            user: user.clone(),
+            qty,
+            expires_ms,
+            offered,
+        },
+    );
+    let hold = HoldId::for_lot(&lot.def.id, n);
+    if offered {
+        out.effects.push(Effect::Notice(
+            user.clone(),
+            Notice::QueueOffer {
+                lot: lot.def.id.clone(),
+                hold: hold.clone(),
+                expires_ms,
+            },
+        ));
+    }
+    (hold, expires_ms)
+}
+
+pub(super) fn release(
+    lot: &mut Lot,
+    user: UserId,
+    hold: &HoldId,
+    now_ms: u64,
+    out: &mut Outcome,
+) -> Result<LotReply, Rejection> {
+    let s = sale(lot)?;
+    let n = hold_number(lot, hold)
+        .filter(|n| s.holds.get(n).is_some_and(|h| h.user == user))
+        .ok_or(Rejection::NotFound)?;
+    lot.emit(out, LotEvent::HoldReleased { hold: n });
+    after_return(lot, now_ms, out);
+    Ok(LotReply::Released)
+}
+
+pub(super) fn checkout(
+    lot: &mut Lot,
+    user: UserId,
+    hold: &HoldId,
+    idem: IdemKey,
+    now_ms: u64,
+    out: &mut Outcome,
+) -> Result<LotReply, Rejection> {
+    let s = sale(lot)?;
+    let key = (user, idem);
+    if let Some((order, amount)) = s.checkouts.get(&key) {
+        return Ok(LotReply::Order {
+            order: OrderId::for_lot(&lot.def.id, *order),
+            amount: *amount,
+        });
+    }
+    let (user, idem) = key;
+    let n = hold_number(lot, hold).ok_or(Rejection::NotFound)?;
+    let Some(h) = s.holds.get(&n).filter(|h| h.user == user) else {
+        return Err(if n <= s.last_hold {
+            Rejection::HoldExpired
+        } else {
+            Rejection::NotFound
+        });
+    };
+    if h.expires_ms <= now_ms {
+        return Err(Rejection::HoldExpired);
+    }
+    let qty = h.qty;
+    let total = s.terms.price.saturating_mul(u64::from(qty));
+    let order_n = s.last_order + 1;
+    let order = OrderId::for_lot(&lot.def.id, order_n);
+    lot.emit(
+        out,
+        LotEvent::CheckedOut {
+            hold: n,
+            order: order_n,
+            idem: idem.clone(),
+            total,
+        },
+    );
+    out.effects.push(Effect::Order(NewOrder {
+        order: order.clone(),
+        buyer: user.clone(),
+        qty,
+        total: lot.money(total),
+        idem: Some(idem),
+    }));
+    out.effects.push(Effect::Notice(
+        user,
+        Notice::Order {
+            order: order.clone(),
+            status: OrderStatus::Placed,
+        },
+    ));
+    maybe_settle(lot, out);
+    Ok(LotReply::Order {
+        order,
+        amount: total,
+    })
+}
+
+pub(super) fn enter(
+    lot: &mut Lot,
+    user: UserId,
+    open: bool,
+    out: &mut Outcome,
+) -> Result<LotReply, Rejection> {
+    let s = sale(lot)?;
+    if !s.is_raffle() {
+        return Err(Rejection::BadState("not a raffle lot"));
+    }
+    if !open {
+        return Err(Rejection::LotNotOpen);
+    }
+    if s.entered.contains(&user) {
+        return Err(Rejection::AlreadyEntered);
+    }
+    if s.entries.len() >= MAX_ENTRIES {
+        return Err(Rejection::BadState("raffle is full"));
+    }
+    let entry = EntryId::for_lot(&lot.def.id, s.entries.len() as u64 + 1);
+    lot.emit(out, LotEvent::Entered { user });
+    Ok(LotReply::Entered { entry })
+}
+
+/// Expiries, warnings, queue offers and settlement due at `now_ms`.
+pub(super) fn tick(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
+    while let Some((n, hold)) = lot
+        .sale()
+        .and_then(|s| s.expiries.first().filter(|(t, _)| *t <= now_ms))
+        .and_then(|&(_, n)| Some((n, lot.sale()?.holds.get(&n)?.user.clone())))
+    {
+        lot.emit(out, LotEvent::HoldExpired { hold: n });
+        out.effects.push(Effect::Notice(
+            hold,
+            Notice::HoldExpired {
+                hold: HoldId::for_lot(&lot.def.id, n),
+            },
+        ));
+    }
+    while let Some((n, user, expires_ms)) = lot
+        .sale()
+        .and_then(|s| s.warnings.first().filter(|(t, _)| *t <= now_ms))
+        .and_then(|&(_, n)| {
+            lot.sale()?
+                .holds
+                .get(&n)
+                .map(|h| (n, h.user.clone(), h.expires_ms))
+        })
+    {
+        lot.emit(out, LotEvent::HoldWarned { hold: n });
+        let hold = HoldId::for_lot(&lot.def.id, n);
+        out.effects.push(Effect::Notice(
+            user,
+            Notice::HoldExpiring { hold, expires_ms },
+        ));
+    }
+    after_return(lot, now_ms, out);
+}
+
+/// Units came back: offer them to the queue, or settle a closed lot.
+fn after_return(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
+    while lot.status == LotStatus::Open {
+        let Some((user, qty)) = lot.sale().filter(|s| s.available() > 0).and_then(|s| {
+            s.queue
+                .front()
+                .map(|(u, q)| (u.clone(), (*q).min(s.available())))
+        }) else {
+            break;
+        };
+        place_hold(lot, &user, qty, true, now_ms, out);
+    }
+    maybe_settle(lot, out);
+}
+
+/// After `Closed`: a raffle draws; a FIFO lot settles once no hold is live.
+pub(super) fn on_close(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
+    let Ok(s) = sale(lot) else { return };
+    if !s.is_raffle() {
+        after_return(lot, now_ms, out);
+        return;
+    }
+    let seed = s.seed.unwrap_or_default();
+    let positions = raffle::draw(&seed, s.entries.len(), s.terms.stock as usize);
+    let winners: Vec<(UserId, u64)> = positions
+        .iter()
+        .filter_map(|&p| s.entries.get(p).cloned())
+        .zip(1u64..)
+        .collect();
+    let price = s.terms.price;
+    lot.emit(
+        out,
+        LotEvent::Drawn {
+            winners: positions.iter().map(|&p| p as u32).collect(),
+        },
+    );
+    for (buyer, n) in &winners {
+        lot.emit(
+            out,
+            LotEvent::OrderPlaced {
+                order: *n,
+                buyer: buyer.clone(),
+                qty: 1,
+                total: price,
+            },
+        );
+        let order = OrderId::for_lot(&lot.def.id, *n);
+        out.effects.push(Effect::Notice(
+            buyer.clone(),
+            Notice::Won {
+                lot: lot.def.id.clone(),
+                order: order.clone(),
+                amount: price,
+            },
+        ));
+        out.effects.push(Effect::Order(NewOrder {
+            order,
+            buyer: buyer.clone(),
+            qty: 1,
+            total: lot.money(price),
+            idem: None,
+        }));
+    }
+    maybe_settle(lot, out);
+}
+
+fn maybe_settle(lot: &mut Lot, out: &mut Outcome) {
+    let Some(s) = lot.sale() else { return };
+    if lot.status != LotStatus::Closed || !s.holds.is_empty() {
+        return;
+    }
+    let price = s.terms.price;
+    let winners = s
+        .tallies
+        .iter()
+        .filter(|(_, t)| t.bought > 0)
+        .map(|(user, t)| Winner {
+            user: user.clone(),
+            amount: price.saturating_mul(u64::from(t.bought)),
+            qty: t.bought,
+        })
+        .collect();
+    lot.emit(out, LotEvent::Settled);
+    out.effects.push(Effect::Room(RoomEvent::LotClosed {
+        lot: lot.def.id.clone(),
+        winners,
+    }));
+}

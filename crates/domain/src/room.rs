@@ -1,0 +1,396 @@
+//! A live room: live flag, pinned lot, moderation, chat, hearts, viewers, and
+//! the room's event sequence with its replay buffer.
+//!
+//! # Driving a room
+//! A [`Room`] is a plain value owned by the RoomActor:
+//! - [`Room::handle`] takes a [`RoomCommand`] and the current time and returns
+//!   a [`RoomOutcome`]: durable [`RoomChange`]s (persist them first), the room
+//!   events it published with their `seq`, and the reply.
+//! - [`RoomCommand::Tick`] every tick period (about 100 ms) publishes what is
+//!   coalesced: hearts since the last tick, the viewer count if it changed, the
+//!   latest `stock` of each busy lot. `bid`, `chat` and other events are
+//!   published at once, never coalesced away.
+//! - [`Room::join`] answers `join {since}` from the replay buffer.
+//!
+//! Recovery: [`Room::new`] with the seq to continue from, then [`Room::apply`]
+//! for every stored change. The replay buffer is not durable; after recovery
+//! a `join` with an older `since` gets a reset, never a wrong replay, as long
+//! as the shell never hands out a seq twice (it resumes above any seq it may
+//! have published).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use liveshop_protocol::{LotId, RoomEvent, RoomId, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::text::check_text;
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 500;
+/// Most likes one `like` request may carry.
+pub const MAX_LIKES: u32 = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomDef {
+    pub id: RoomId,
+    pub host: UserId,
+    pub title: String,
+}
+
+/// What a room is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomCommand {
+    Chat {
+        user: UserId,
+        name: String,
+        text: String,
+    },
+    Like {
+        user: UserId,
+        count: u32,
+    },
+    /// Host only; the lot must belong to the room.
+    Pin {
+        by: UserId,
+        lot: LotId,
+    },
+    /// A lot was created in this room.
+    AddLot {
+        lot: LotId,
+    },
+    /// The stream started or stopped (from the RTMP hooks).
+    SetLive {
+        on: bool,
+    },
+    Mute {
+        by: UserId,
+        user: UserId,
+    },
+    Unmute {
+        by: UserId,
+        user: UserId,
+    },
+    /// Host only: the user may no longer join, chat or like.
+    Ban {
+        by: UserId,
+        user: UserId,
+    },
+    Unban {
+        by: UserId,
+        user: UserId,
+    },
+    /// The number of connections watching, as counted by the shell.
+    Viewers {
+        count: u64,
+    },
+    /// An event from one of the room's lots, to sequence and publish.
+    Publish(RoomEvent),
+    Tick,
+}
+
+/// A durable fact about a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "e", rename_all = "snake_case")]
+pub enum RoomChange {
+    Live { on: bool },
+    Pinned { lot: LotId },
+    LotAdded { lot: LotId },
+    Muted { user: UserId },
+    Unmuted { user: UserId },
+    Banned { user: UserId },
+    Unbanned { user: UserId },
+}
+
+/// A published room event with its place in the room's sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub event: RoomEvent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomOutcome {
+    pub changes: Vec<RoomChange>,
+    pub published: Vec<Sequenced>,
+    pub reply: Result<(), Rejection>,
+}
+
+/// The answer to `join {since}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replay {
+    /// Every event after `since`, in order (possibly none).
+    Events(Vec<Sequenced>),
+    /// The buffer no longer reaches back to `since`: start from a snapshot.
+    Reset,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Room {
+    def: RoomDef,
+    live: bool,
+    pinned: Option<LotId>,
+    lots: Vec<LotId>,
+    muted: BTreeSet<UserId>,
+    banned: BTreeSet<UserId>,
+    seq: u64,
+    buffer: VecDeque<Sequenced>,
+    buffer_cap: usize,
+    hearts: u64,
+    viewers: u64,
+    viewers_published: u64,
+    stock: BTreeMap<LotId, RoomEvent>,
+}
+
+impl Room {
+    /// A room whose next event gets `last_seq + 1`, keeping up to
+    /// `buffer_cap` events for replay.
+    pub fn new(def: RoomDef, last_seq: u64, buffer_cap: usize) -> Room {
+        Room {
+            def,
+            live: false,
+            pinned: None,
+            lots: Vec::new(),
+            muted: BTreeSet::new(),
+            banned: BTreeSet::new(),
+            seq: last_seq,
+            buffer: VecDeque::new(),
+            buffer_cap: buffer_cap.max(1),
+            hearts: 0,
+            viewers: 0,
+            viewers_published: 0,
+            stock: BTreeMap::new(),
+        }
+    }
+
+    pub fn def(&self) -> &RoomDef {
+        &self.def
+    }
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+    pub fn pinned(&self) -> Option<&LotId> {
+        self.pinned.as_ref()
+    }
+    pub fn lots(&self) -> &[LotId] {
+        &self.lots
+    }
+    pub fn viewers(&self) -> u64 {
+        self.viewers
+    }
+    pub fn is_banned(&self, user: &UserId) -> bool {
+        self.banned.contains(user)
+    }
+    pub fn is_muted(&self, user: &UserId) -> bool {
+        self.muted.contains(user)
+    }
+
+    /// Applies a durable change (live or replayed). Total: never fails.
+    pub fn apply(&mut self, change: &RoomChange) {
+        match change {
+            RoomChange::Live { on } => self.live = *on,
+            RoomChange::Pinned { lot } => self.pinned = Some(lot.clone()),
+            RoomChange::LotAdded { lot } => {
+                if !self.lots.contains(lot) {
+                    self.lots.push(lot.clone());
+                }
+            }
+            RoomChange::Muted { user } => {
+                self.muted.insert(user.clone());
+            }
+            RoomChange::Unmuted { user } => {
+                self.muted.remove(user);
+            }
+            RoomChange::Banned { user } => {
+                self.banned.insert(user.clone());
+            }
+            RoomChange::Unbanned { user } => {
+                self.banned.remove(user);
+            }
+        }
+    }
+
+    pub fn handle(&mut self, cmd: RoomCommand, now_ms: u64) -> RoomOutcome {
+        let mut out = RoomOutcome {
+            changes: Vec::new(),
+            published: Vec::new(),
+            reply: Ok(()),
+        };
+        out.reply = self.decide(cmd, now_ms, &mut out);
+        out
+    }
+
+    fn decide(
+        &mut self,
+        cmd: RoomCommand,
+        now_ms: u64,
+        out: &mut RoomOutcome,
+    ) -> Result<(), Rejection> {
+        match cmd {
+            RoomCommand::Chat { user, name, text } => {
+                if self.banned.contains(&user) || self.muted.contains(&user) {
+                    return Err(Rejection::Forbidden);
+                }
+                let text = check_text(&text, MAX_CHAT_CHARS)
+                    .map_err(|e| Rejection::BadRequest(e.to_string()))?;
+                self.publish(
+                    out,
+                    RoomEvent::Chat {
+                        user,
+                        name,
+                        text,
+                        at_ms: now_ms,
+                    },
+                );
+            }
+            RoomCommand::Like { user, count } => {
+                if self.banned.contains(&user) {
+                    return Err(Rejection::Forbidden);
+                }
+                if !(1..=MAX_LIKES).contains(&count) {
+                    return Err(Rejection::BadRequest(format!(
+                        "count must be between 1 and {MAX_LIKES}"
+                    )));
+                }
+                self.hearts = self.hearts.saturating_add(u64::from(count));
+            }
+            RoomCommand::Pin { by, lot } => {
+                self.host_only(&by)?;
+                if !self.lots.contains(&lot) {
+                    return Err(Rejection::NotFound);
+                }
+                self.change(out, RoomChange::Pinned { lot: lot.clone() });
+                self.publish(out, RoomEvent::Pinned { lot });
+            }
+            RoomCommand::AddLot { lot } => {
+                if !self.lots.contains(&lot) {
+                    self.change(out, RoomChange::LotAdded { lot });
+                }
+            }
+            RoomCommand::SetLive { on } => {
+                if self.live != on {
+                    self.change(out, RoomChange::Live { on });
+                    self.publish(out, RoomEvent::Live { on });
+                }
+            }
+            RoomCommand::Mute { by, user } => {
+                self.moderate(&by, &user, out, |u| RoomChange::Muted { user: u })?
+            }
+            RoomCommand::Unmute { by, user } => {
+                self.moderate(&by, &user, out, |u| RoomChange::Unmuted { user: u })?
+            }
+            RoomCommand::Ban { by, user } => {
+                self.moderate(&by, &user, out, |u| RoomChange::Banned { user: u })?
+            }
+            RoomCommand::Unban { by, user } => {
+                self.moderate(&by, &user, out, |u| RoomChange::Unbanned { user: u })?
+            }
+            RoomCommand::Viewers { count } => self.viewers = count,
+            RoomCommand::Publish(event) => match event {
+                RoomEvent::Stock { ref lot, .. } => {
+                    self.stock.insert(lot.clone(), event);
+                }
+                RoomEvent::Lot { ref lot, .. } => {
+                    // The lot state carries the latest stock: a queued older
+                    // `stock` must not follow it.
+                    self.stock.remove(lot);
+                    self.publish(out, event);
+                }
+                event => self.publish(out, event),
+            },
+            RoomCommand::Tick => self.flush(out),
+        }
+        Ok(())
+    }
+
+    fn host_only(&self, by: &UserId) -> Result<(), Rejection> {
+        if *by == self.def.host {
+            Ok(())
+        } else {
+            Err(Rejection::Forbidden)
+        }
+    }
+
+    fn moderate(
+        &mut self,
+        by: &UserId,
+        user: &UserId,
+        out: &mut RoomOutcome,
+        change: impl FnOnce(UserId) -> RoomChange,
+    ) -> Result<(), Rejection> {
+        self.host_only(by)?;
+        if user == by {
+            return Err(Rejection::BadRequest(
+                "the host cannot moderate themselves".into(),
+            ));
+        }
+        self.change(out, change(user.clone()));
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut RoomOutcome) {
+        if self.hearts > 0 {
+            let count = std::mem::take(&mut self.hearts);
+            self.publish(out, RoomEvent::Hearts { count });
+        }
+        if self.viewers != self.viewers_published {
+            self.viewers_published = self.viewers;
+            self.publish(
+                out,
+                RoomEvent::Viewers {
+                    count: self.viewers,
+                },
+            );
+        }
+        for (_, event) in std::mem::take(&mut self.stock) {
+            self.publish(out, event);
+        }
+    }
+
+    fn change(&mut self, out: &mut RoomOutcome, change: RoomChange) {
+        self.apply(&change);
+        out.changes.push(change);
+    }
+
+    fn publish(&mut self, out: &mut RoomOutcome, event: RoomEvent) {
+        self.seq += 1;
+        let sequenced = Sequenced {
+            seq: self.seq,
+            event,
+        };
+        if self.buffer.len() == self.buffer_cap {
+            self.buffer.pop_front();
+        }
+        self.buffer.push_back(sequenced.clone());
+        out.published.push(sequenced);
+    }
+
+    /// Whether `user` may join (banned users may not).
+    pub fn may_join(&self, user: Option<&UserId>) -> bool {
+        user.is_none_or(|u| !self.banned.contains(u))
+    }
+
+    /// The events after `since`, or a reset if the buffer does not reach back
+    /// that far (or `since` is from the future, e.g. an older incarnation).
+    pub fn join(&self, since: u64) -> Replay {
+        if since > self.seq {
+            return Replay::Reset;
+        }
+        if since == self.seq {
+            return Replay::Events(Vec::new());
+        }
+        match self.buffer.front() {
+            Some(first) if first.seq <= since + 1 => Replay::Events(
+                self.buffer
+                    .iter()
+                    .filter(|e| e.seq > since)
+                    .cloned()
+                    .collect(),
+            ),
+            _ => Replay::Reset,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Builders shared by the domain tests.
+#![allow(dead_code)]
+
+use liveshop_domain::{Lot, LotCommand, LotDef, LotEvent, Outcome};
+use liveshop_protocol::{
+    Allocation, AuctionTerms, Currency, LotId, LotSpec, LotTerms, RoomId, SaleTerms, UserId,
+};
+
+pub fn user(n: u32) -> UserId {
+    UserId::new(format!("u{n}")).unwrap()
+}
+
+pub fn host() -> UserId {
+    UserId::new("host").unwrap()
+}
+
+pub fn auction_lot(
+    start_price: u64,
+    duration_ms: u64,
+    anti_snipe_ms: u64,
+    min_increment: Option<u64>,
+) -> Lot {
+    let spec = LotSpec {
+        title: "Jordan 1 size 10".into(),
+        currency: Currency::USD,
+        terms: LotTerms::Auction(AuctionTerms {
+            start_price,
+            duration_ms,
+            anti_snipe_ms,
+            min_increment,
+        }),
+    };
+    let def = LotDef::new(
+        LotId::new("L1").unwrap(),
+        RoomId::new("r1").unwrap(),
+        host(),
+        spec,
+    )
+    .unwrap();
+    Lot::new(def)
+}
+
+pub fn sale_lot(
+    stock: u32,
+    per_user_limit: Option<u32>,
+    hold_ttl_ms: u64,
+    allocation: Allocation,
+) -> Lot {
+    let spec = LotSpec {
+        title: "Vintage tee drop".into(),
+        currency: Currency::USD,
+        terms: LotTerms::Sale(SaleTerms {
+            price: 2500,
+            stock,
+            per_user_limit,
+            hold_ttl_ms,
+            allocation,
+            duration_ms: None,
+        }),
+    };
+    let def = LotDef::new(
+        LotId::new("L2").unwrap(),
+        RoomId::new("r1").unwrap(),
+        host(),
+        spec,
+    )
+    .unwrap();
+    Lot::new(def)
+}
+
+pub fn open(lot: &mut Lot, now_ms: u64) -> Outcome {
+    let out = lot.handle(
+        LotCommand::Open {
+            by: host(),
+            seed: [42; 32],
+        },
+        now_ms,
+    );
+    assert!(out.reply.is_ok(), "{:?}", out.reply);
+    out
+}
+
+/// Rebuilds a lot from `events` after a MessagePack round trip, as recovery
+/// from the store does.
+pub fn replay(fresh: Lot, events: &[LotEvent]) -> Lot {
+    let mut lot = fresh;
+    for ev in events {
+        let bytes = rmp_serde::to_vec_named(ev).unwrap();
+        let back: LotEvent = rmp_serde::from_slice(&bytes).unwrap();
+        lot.apply(&back);
+    }
+    lot
+}
