@@ -293,10 +293,10 @@ impl Room {
                 RoomEvent::Stock { ref lot, .. } => {
                     self.stock.insert(lot.clone(), event);
                 }
-                RoomEvent::Lot { ref lot, .. } => {
+                RoomEvent::Lot(ref state) => {
                     // The lot state carries the latest stock: a queued older
                     // `stock` must not follow it.
-                    self.stock.remove(lot);
+                    self.stock.remove(&state.lot);
                     self.publish(out, event);
                 }
                 event => self.publish(out, event),

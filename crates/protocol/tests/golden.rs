@@ -134,18 +134,23 @@ fn lot_closed_event_lists_winners() {
     );
 }
 
-/// The `lot` event nests the lot state, unchanged, under `state`, because the
-/// lot state has its own `kind`.
+/// The `lot` event carries the lot state flat, as `GET /lots/{lot}` returns
+/// it, except that the lot's own `kind` is `lot_kind` (the event tag is `kind`).
 #[test]
-fn lot_event_nests_the_lot_state_as_get_lot_returns_it() {
+fn lot_event_carries_the_lot_state_flat_with_lot_kind() {
     let view = auction_view();
     let ev = serde_json::to_value(RoomEvent::lot_state(view.clone())).unwrap();
     assert_eq!(ev["kind"], "lot");
-    assert_eq!(ev["lot"], "L1");
-    assert_eq!(ev["state"], serde_json::to_value(&view).unwrap());
-    assert_eq!(ev["state"]["kind"], "auction");
-    assert_eq!(ev["state"]["status"], "open");
-    assert_eq!(ev["state"]["high_bidder"], "u7");
+    assert_eq!(ev["lot_kind"], "auction");
+    let mut expected = serde_json::to_value(&view).unwrap();
+    let fields = expected.as_object_mut().unwrap();
+    fields.remove("kind");
+    for (k, v) in fields.iter() {
+        assert_eq!(&ev[k], v, "field {k}");
+    }
+    assert_eq!(ev.as_object().unwrap().len(), fields.len() + 2);
+    assert_eq!(ev["status"], "open");
+    assert_eq!(ev["high_bidder"], "u7");
 }
 
 #[test]

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{HoldId, LotId, OrderId, UserId};
-use crate::lot::LotView;
-use crate::money::Amount;
+use crate::ids::{HoldId, LotId, OrderId, RoomId, UserId};
+use crate::lot::{Allocation, LotKind, LotStatus, LotView};
+use crate::money::{Amount, Currency};
 use crate::order::OrderStatus;
 use crate::room::RoomView;
 
@@ -27,13 +27,11 @@ pub struct Snapshot {
 /// Something that happened in a room, seen by everyone watching it, in `seq`
 /// order. Tagged by `"kind"`.
 ///
-/// The `lot` event is `{"kind":"lot","lot":"<lot id>","state":{...}}` where
-/// `state` is a [`LotView`], exactly as `GET /lots/{lot}` returns it. It is
-/// not flattened because `LotView` has its own `kind` (`auction`/`sale`),
-/// which would collide with the event tag; nesting keeps every field name of
-/// the contract's lot state unchanged. `lot` repeats `state.lot` so that every
-/// lot-related event has the lot id at the same place; build it with
-/// [`RoomEvent::lot_state`] so the two always agree.
+/// The `lot` event carries the lot state's fields flat, as the contract's
+/// table lists them (`{"kind":"lot","lot":"L1","room":..,"status":..}`), with
+/// one exception: the lot's own `kind` (`auction`/`sale`) would collide with
+/// the event tag, so the event names it `lot_kind`. `GET /lots/{lot}` returns
+/// the same state with `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomEvent {
@@ -59,10 +57,8 @@ pub enum RoomEvent {
         lot: LotId,
     },
     /// The full state of one lot after a change (open, close, settle...).
-    Lot {
-        lot: LotId,
-        state: Box<LotView>,
-    },
+    #[serde(with = "lot_event")]
+    Lot(Box<LotView>),
     /// An accepted bid. Never coalesced.
     Bid {
         lot: LotId,
@@ -87,10 +83,65 @@ pub enum RoomEvent {
 impl RoomEvent {
     /// The `lot` event for `state`.
     pub fn lot_state(state: LotView) -> Self {
-        RoomEvent::Lot {
-            lot: state.lot.clone(),
-            state: Box::new(state),
-        }
+        RoomEvent::Lot(Box::new(state))
+    }
+}
+
+/// The lot state as the `lot` event sends it: `LotView` with `kind` renamed
+/// `lot_kind`. A serde remote definition, so the compiler checks that the
+/// fields are exactly those of [`LotView`].
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "LotView")]
+struct LotEventFields {
+    lot: LotId,
+    room: RoomId,
+    #[serde(rename = "lot_kind")]
+    kind: LotKind,
+    status: LotStatus,
+    title: String,
+    currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    opens_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ends_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_price: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    high_bid: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    high_bidder: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_bid: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    price: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stock: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    available: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sold: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_user_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allocation: Option<Allocation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed: Option<String>,
+}
+
+mod lot_event {
+    use serde::{Deserializer, Serializer};
+
+    use super::{LotEventFields, LotView};
+
+    #[allow(clippy::borrowed_box)] // serde hands `with` functions `&Field`
+    pub fn serialize<S: Serializer>(view: &Box<LotView>, s: S) -> Result<S::Ok, S::Error> {
+        LotEventFields::serialize(view, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<LotView>, D::Error> {
+        LotEventFields::deserialize(d).map(Box::new)
     }
 }
 
