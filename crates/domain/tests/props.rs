@@ -29,10 +29,24 @@ fn config() -> ProptestConfig {
 
 #[derive(Debug, Clone)]
 enum SaleOp {
-    Hold { user: u32, qty: u32 },
-    Release { user: u32, pick: usize },
-    Checkout { user: u32, pick: usize, idem: u8 },
-    Advance(u64),
+    Hold {
+        user: u32,
+        qty: u32,
+    },
+    Release {
+        user: u32,
+        pick: usize,
+    },
+    Checkout {
+        user: u32,
+        pick: usize,
+        idem: u8,
+    },
+    /// Time passes; `prompt` timers tick at each deadline on the way.
+    Advance {
+        ms: u64,
+        prompt: bool,
+    },
     Tick,
     Close,
 }
@@ -42,7 +56,7 @@ fn sale_op() -> impl Strategy<Value = SaleOp> {
         6 => (0..12u32, 1..4u32).prop_map(|(user, qty)| SaleOp::Hold { user, qty }),
         2 => (0..12u32, any::<usize>()).prop_map(|(user, pick)| SaleOp::Release { user, pick }),
         4 => (0..12u32, any::<usize>(), 0..3u8).prop_map(|(user, pick, idem)| SaleOp::Checkout { user, pick, idem }),
-        3 => (0..25_000u64).prop_map(SaleOp::Advance),
+        3 => (0..25_000u64, any::<bool>()).prop_map(|(ms, prompt)| SaleOp::Advance { ms, prompt }),
         2 => Just(SaleOp::Tick),
         1 => Just(SaleOp::Close),
     ]
@@ -76,11 +90,20 @@ proptest! {
                     let hold = holds.get(pick % holds.len().max(1)).cloned().unwrap_or(HoldId::new("L2:h1").unwrap());
                     LotCommand::Checkout { user: user(u), hold, idem: IdemKey::new(format!("k{idem}")).unwrap() }
                 }
-                SaleOp::Advance(ms) => { now += ms; continue; }
+                SaleOp::Advance { ms, prompt } => {
+                    now += ms;
+                    if !prompt { continue; }
+                    LotCommand::Tick
+                }
                 SaleOp::Tick => LotCommand::Tick,
                 SaleOp::Close => LotCommand::Close { by: host() },
             };
-            let out = lot.handle(cmd, now);
+            let mut outs = match cmd {
+                LotCommand::Tick => drive(&mut lot, now),
+                _ => Vec::new(),
+            };
+            outs.push(lot.handle(cmd, now));
+            for out in outs {
             if let Ok(LotReply::Held { hold, .. }) = &out.reply {
                 holds.push(hold.clone());
             }
@@ -95,6 +118,7 @@ proptest! {
                 }
             }
             events.extend(out.events);
+            }
             let sale = lot.sale().unwrap();
             prop_assert_eq!(sale.check_invariants(), Ok(()));
             prop_assert!(sale.held() + sale.sold() <= stock);

@@ -304,3 +304,32 @@ fn raffle_draw_can_be_rerun_from_the_revealed_seed() {
     );
     assert_eq!(s.sold(), 2);
 }
+
+#[test]
+fn a_flash_sale_runs_to_settlement_on_a_virtual_clock() {
+    // 2 units, 4 buyers, nobody pays: holds expire, the queue gets its offers,
+    // those expire too, and after close the lot settles with no buyer.
+    let mut lot = sale_lot(2, Some(1), 60_000, Allocation::Fifo);
+    open(&mut lot, 0);
+    for u in 1..=4 {
+        hold(&mut lot, u, 1, u as u64).unwrap();
+    }
+    assert_eq!(lot.sale().unwrap().queue_len(), 2);
+    let outs = drive(&mut lot, 200_000);
+    let offered = outs
+        .iter()
+        .flat_map(|o| &o.effects)
+        .filter(|e| matches!(e, Effect::Notice(_, Notice::QueueOffer { .. })))
+        .count();
+    let expired = outs
+        .iter()
+        .flat_map(|o| &o.effects)
+        .filter(|e| matches!(e, Effect::Notice(_, Notice::HoldExpired { .. })))
+        .count();
+    assert_eq!((offered, expired), (2, 4));
+    assert_eq!(lot.next_deadline(), None);
+    lot.handle(LotCommand::Close { by: host() }, 200_001)
+        .reply
+        .unwrap();
+    assert_eq!(lot.status(), LotStatus::Settled);
+}

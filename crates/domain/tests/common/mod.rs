@@ -91,3 +91,21 @@ pub fn replay(fresh: Lot, events: &[LotEvent]) -> Lot {
     }
     lot
 }
+
+/// Runs the lot's timers on a virtual clock: ticks at every deadline up to
+/// `until`, as a LotActor's timer would. Fails if deadlines stop moving.
+pub fn drive(lot: &mut Lot, until: u64) -> Vec<Outcome> {
+    let mut outs = Vec::new();
+    let mut last = None;
+    while let Some(t) = lot.next_deadline().filter(|t| *t <= until) {
+        assert_ne!(
+            Some(t),
+            last,
+            "a tick at {t} left the same deadline: the timer would spin"
+        );
+        last = Some(t);
+        outs.push(lot.handle(LotCommand::Tick, t));
+        assert!(outs.len() < 100_000, "too many ticks");
+    }
+    outs
+}
