@@ -383,7 +383,7 @@ impl Room {
             return Replay::Events(Vec::new());
         }
         match self.buffer.front() {
-            Some(first) if first.seq <= since + 1 => Replay::Events(
+            Some(first) if first.seq <= since.saturating_add(1) => Replay::Events(
                 self.buffer
                     .iter()
                     .filter(|e| e.seq > since)
