@@ -15,10 +15,19 @@
 //!
 //! # Layout
 //! - `lib.rs`: records, traits, [`StoreError`].
-//! - `embedded/`: the fjall backend and its commit queue.
-//! - `conformance.rs`: the suite every backend runs.
+//! - `embedded/`: the fjall backend and its commit queue (key layout and
+//!   durability rules in its module doc).
+//! - `conformance.rs`, `conformance/`: the suite every backend runs.
+//! - `bin/store-crash-writer.rs`: the child process `tests/crash.rs` kills;
+//!   a test helper, not part of a deployment.
+
+pub mod conformance;
+pub mod embedded;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
 
 use async_trait::async_trait;
+pub use liveshop_protocol::OrderStatus;
 use liveshop_protocol::{IdemKey, LotId, LotSpec, Money, OrderId, Role, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -111,15 +120,6 @@ pub struct LotRecord {
     pub host: UserId,
     pub spec: LotSpec,
     pub created_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    /// Bought; awaiting payment (payments are outside liveshop v1).
-    Placed,
-    Paid,
-    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,7 +245,7 @@ pub trait RefreshTokens: Send + Sync {
 
 #[async_trait]
 pub trait Rooms: Send + Sync {
-    /// Fails with [`StoreError::Conflict`] when the id exists.
+    /// Fails with [`StoreError::Conflict`] when the id or the stream key exists.
     async fn create_room(&self, room: &RoomRecord) -> Result<()>;
     async fn room(&self, id: &RoomId) -> Result<Option<RoomRecord>>;
     async fn room_by_stream_key(&self, stream_key: &str) -> Result<Option<RoomRecord>>;

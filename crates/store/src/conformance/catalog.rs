@@ -1,0 +1,244 @@
+//! Conformance: rooms, lots, orders and chat.
+
+use super::fixtures::{chat, is_conflict, lot, order, room};
+use super::{lot_id, ok, room_id, unique, user_id};
+use crate::{ChatHistory, ChatLine, Lots, OrderRecord, Orders, PutOrder, RoomRecord, Rooms};
+
+// ---------------------------------------------------------------- rooms and lots
+
+pub async fn rooms_are_unique_and_found_by_stream_key<S: Rooms + ?Sized>(store: &S) {
+    let id = unique("room");
+    let key = unique("key");
+    let rec = room(&id, &key, 100);
+    ok("create room", store.create_room(&rec)).await;
+    assert_eq!(
+        ok("room", store.room(&room_id(&id))).await,
+        Some(rec.clone())
+    );
+    assert_eq!(
+        ok("by key", store.room_by_stream_key(&key)).await,
+        Some(rec.clone())
+    );
+
+    let other_key = unique("key");
+    let r = store.create_room(&room(&id, &other_key, 200)).await;
+    assert!(is_conflict(&r), "a taken room id conflicts, got {r:?}");
+    assert_eq!(
+        ok("by key", store.room_by_stream_key(&other_key)).await,
+        None
+    );
+
+    let other_id = unique("room");
+    let r = store.create_room(&room(&other_id, &key, 200)).await;
+    assert!(is_conflict(&r), "a taken stream key conflicts, got {r:?}");
+    assert_eq!(ok("room", store.room(&room_id(&other_id))).await, None);
+    assert_eq!(
+        ok("by key", store.room_by_stream_key(&key)).await,
+        Some(rec)
+    );
+    assert_eq!(
+        ok("unknown", store.room_by_stream_key(&unique("key"))).await,
+        None
+    );
+}
+
+pub async fn rooms_listed_oldest_first<S: Rooms + ?Sized>(store: &S) {
+    // Created out of time order, with ids that sort in yet another order.
+    let base = unique("rl");
+    let specs = [("b", 1_000), ("c", 3_000), ("a", 2_000)];
+    let mut created = Vec::new();
+    for (suffix, at) in specs {
+        let rec = room(&format!("{base}{suffix}"), &unique("key"), at);
+        ok("create room", store.create_room(&rec)).await;
+        created.push(rec);
+    }
+    let ours: Vec<RoomRecord> = ok("rooms", store.rooms())
+        .await
+        .into_iter()
+        .filter(|r| created.iter().any(|c| c.room_id == r.room_id))
+        .collect();
+    let expected = vec![created[0].clone(), created[2].clone(), created[1].clone()];
+    assert_eq!(ours, expected, "rooms come oldest first");
+}
+
+pub async fn lots_listed_per_room_in_creation_order<S: Lots + ?Sized>(store: &S) {
+    let room_a = unique("lr");
+    // `room_b` extends `room_a`: a backend that scans by plain string prefix
+    // would mix their lots.
+    let room_b = format!("{room_a}x");
+    let base = unique("lt");
+    let a_lots = [
+        lot(&format!("{base}c"), &room_a, 10, true),
+        lot(&format!("{base}a"), &room_a, 20, false),
+        lot(&format!("{base}b"), &room_a, 30, true),
+    ];
+    let b_lot = lot(&format!("{base}d"), &room_b, 15, false);
+    ok("create lot", store.create_lot(&a_lots[0])).await;
+    ok("create lot", store.create_lot(&b_lot)).await;
+    ok("create lot", store.create_lot(&a_lots[1])).await;
+    ok("create lot", store.create_lot(&a_lots[2])).await;
+
+    assert_eq!(
+        ok("lots", store.lots_in_room(&room_id(&room_a))).await,
+        a_lots.to_vec()
+    );
+    assert_eq!(
+        ok("lots", store.lots_in_room(&room_id(&room_b))).await,
+        vec![b_lot]
+    );
+    assert!(
+        ok("lots", store.lots_in_room(&room_id(&unique("lr"))))
+            .await
+            .is_empty()
+    );
+    // The spec (tagged, flattened terms) round-trips.
+    assert_eq!(
+        ok("lot", store.lot(&a_lots[1].lot_id)).await,
+        Some(a_lots[1].clone())
+    );
+
+    let dup = lot(&format!("{base}c"), &room_b, 40, false);
+    let r = store.create_lot(&dup).await;
+    assert!(is_conflict(&r), "a taken lot id conflicts, got {r:?}");
+    assert_eq!(
+        ok("lot", store.lot(&a_lots[0].lot_id)).await,
+        Some(a_lots[0].clone())
+    );
+    assert_eq!(
+        ok("lots", store.lots_in_room(&room_id(&room_b)))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(ok("unknown", store.lot(&lot_id(&unique("lt")))).await, None);
+}
+
+// ---------------------------------------------------------------- orders
+
+pub async fn orders_are_idempotent_by_id_and_by_buyer_idem<S: Orders + ?Sized>(store: &S) {
+    let buyer = user_id(&unique("buyer"));
+    let other_buyer = user_id(&unique("buyer"));
+    let seller = user_id(&unique("seller"));
+    let idem = unique("idem");
+    let o1 = order(&unique("ord"), &buyer, &seller, Some(&idem), 10);
+    assert_eq!(ok("put", store.put_order(&o1)).await, PutOrder::Created);
+    assert_eq!(
+        ok("order", store.order(&o1.order_id)).await,
+        Some(o1.clone())
+    );
+
+    // Same id again, even with other content: the stored order comes back.
+    let changed = OrderRecord {
+        qty: 7,
+        idem: None,
+        ..o1.clone()
+    };
+    assert_eq!(
+        ok("put", store.put_order(&o1)).await,
+        PutOrder::Existing(o1.clone())
+    );
+    assert_eq!(
+        ok("put", store.put_order(&changed)).await,
+        PutOrder::Existing(o1.clone())
+    );
+    // Same buyer and key under a new id: the first order, nothing written.
+    let o2 = order(&unique("ord"), &buyer, &seller, Some(&idem), 20);
+    assert_eq!(
+        ok("put", store.put_order(&o2)).await,
+        PutOrder::Existing(o1.clone())
+    );
+    assert_eq!(ok("order", store.order(&o2.order_id)).await, None);
+    // The key is per buyer.
+    let o3 = order(&unique("ord"), &other_buyer, &seller, Some(&idem), 30);
+    assert_eq!(ok("put", store.put_order(&o3)).await, PutOrder::Created);
+    // Orders without a key are never deduplicated by it.
+    let o4 = order(&unique("ord"), &buyer, &seller, None, 40);
+    let o5 = order(&unique("ord"), &buyer, &seller, None, 50);
+    assert_eq!(ok("put", store.put_order(&o4)).await, PutOrder::Created);
+    assert_eq!(ok("put", store.put_order(&o5)).await, PutOrder::Created);
+
+    assert_eq!(
+        ok("by buyer", store.orders_by_buyer(&buyer)).await,
+        vec![o1, o4, o5]
+    );
+    assert_eq!(
+        ok("by buyer", store.orders_by_buyer(&other_buyer)).await,
+        vec![o3]
+    );
+}
+
+pub async fn orders_listed_per_buyer_and_seller<S: Orders + ?Sized>(store: &S) {
+    let b1 = unique("b");
+    // Ids that extend other ids catch prefix scans without a separator.
+    let b2 = user_id(&format!("{b1}x"));
+    let b1 = user_id(&b1);
+    let s1 = unique("s");
+    let s2 = user_id(&format!("{s1}x"));
+    let s1 = user_id(&s1);
+    let o1 = order(&unique("ord"), &b1, &s1, None, 100);
+    let o2 = order(&unique("ord"), &b2, &s1, Some("k"), 200);
+    let o3 = order(&unique("ord"), &b1, &s2, Some("k"), 300);
+    let o4 = order(&unique("ord"), &b1, &s1, None, 400);
+    for o in [&o1, &o2, &o3, &o4] {
+        assert_eq!(ok("put", store.put_order(o)).await, PutOrder::Created);
+    }
+    assert_eq!(
+        ok("by buyer", store.orders_by_buyer(&b1)).await,
+        vec![o1.clone(), o3.clone(), o4.clone()]
+    );
+    assert_eq!(
+        ok("by buyer", store.orders_by_buyer(&b2)).await,
+        vec![o2.clone()]
+    );
+    assert_eq!(
+        ok("by seller", store.orders_by_seller(&s1)).await,
+        vec![o1, o2, o4]
+    );
+    assert_eq!(ok("by seller", store.orders_by_seller(&s2)).await, vec![o3]);
+    assert!(
+        ok("by buyer", store.orders_by_buyer(&user_id(&unique("b"))))
+            .await
+            .is_empty()
+    );
+    assert!(
+        ok("by seller", store.orders_by_seller(&user_id(&unique("s"))))
+            .await
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------- chat
+
+pub async fn recent_chat_returns_newest_oldest_first<S: ChatHistory + ?Sized>(store: &S) {
+    let room = unique("chat");
+    let neighbour = format!("{room}x");
+    let lines: Vec<ChatLine> = (1..=10).map(|i| chat(&room, 1_000 + i)).collect();
+    for (i, line) in lines.iter().enumerate() {
+        ok("append chat", store.append_chat(line)).await;
+        if i % 3 == 0 {
+            ok(
+                "append chat",
+                store.append_chat(&chat(&neighbour, 5_000 + i as u64)),
+            )
+            .await;
+        }
+    }
+    let rid = room_id(&room);
+    assert_eq!(
+        ok("recent", store.recent_chat(&rid, 3)).await,
+        lines[7..].to_vec()
+    );
+    assert_eq!(ok("recent", store.recent_chat(&rid, 100)).await, lines);
+    assert!(ok("recent", store.recent_chat(&rid, 0)).await.is_empty());
+    assert_eq!(
+        ok("recent", store.recent_chat(&room_id(&neighbour), 100))
+            .await
+            .len(),
+        4
+    );
+    assert!(
+        ok("recent", store.recent_chat(&room_id(&unique("chat")), 10))
+            .await
+            .is_empty()
+    );
+}
