@@ -73,6 +73,19 @@ mod tests {
         assert!(draw(&[1u8; 32], 0, 10).is_empty());
     }
 
+    /// Expected values computed by an independent Python implementation of the
+    /// algorithm in the module doc, so the doc and the code cannot drift apart.
+    #[test]
+    fn draw_matches_the_documented_algorithm() {
+        let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            seed_hash(&seed),
+            "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd"
+        );
+        assert_eq!(draw(&seed, 10, 3), vec![1, 2, 4]);
+        assert_eq!(draw(&seed, 1000, 5), vec![221, 929, 854, 118, 813]);
+    }
+
     #[test]
     fn seed_hash_is_sha256_hex() {
         assert_eq!(

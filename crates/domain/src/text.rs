@@ -11,7 +11,7 @@ pub enum TextError {
     Control,
 }
 
-/// Trims `text` and checks it is non-empty, at most `max_chars` characters,
+/// Trims `text` and checks it is visibly non-empty, at most `max_chars` characters,
 /// and free of control and bidirectional-override characters (which could
 /// break or disguise how other viewers see the chat). Returns the trimmed text.
 pub fn check_text(text: &str, max_chars: usize) -> Result<String, TextError> {
@@ -29,7 +29,35 @@ pub fn check_text(text: &str, max_chars: usize) -> Result<String, TextError> {
     if trimmed.chars().any(forbidden) {
         return Err(TextError::Control);
     }
+    if trimmed
+        .chars()
+        .all(|c| c.is_whitespace() || is_invisible(c))
+    {
+        return Err(TextError::Empty);
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that render as nothing (zero-width spaces and joiners, word
+/// joiners, the byte-order mark, soft hyphen, Hangul fillers): a text made
+/// only of them looks empty.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
 }
 
 #[cfg(test)]
@@ -46,5 +74,10 @@ mod tests {
         assert_eq!(check_text("a\u{7}b", 5), Err(TextError::Control));
         assert_eq!(check_text("a\nb", 5), Err(TextError::Control));
         assert_eq!(check_text("a\u{202E}b", 5), Err(TextError::Control));
+        assert_eq!(
+            check_text("\u{200B}\u{3164} \u{FEFF}", 5),
+            Err(TextError::Empty)
+        );
+        assert!(check_text("a\u{200B}", 5).is_ok());
     }
 }

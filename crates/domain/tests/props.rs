@@ -54,8 +54,8 @@ enum SaleOp {
 fn sale_op() -> impl Strategy<Value = SaleOp> {
     prop_oneof![
         6 => (0..12u32, 1..4u32).prop_map(|(user, qty)| SaleOp::Hold { user, qty }),
-        2 => (0..12u32, any::<usize>()).prop_map(|(user, pick)| SaleOp::Release { user, pick }),
-        4 => (0..12u32, any::<usize>(), 0..3u8).prop_map(|(user, pick, idem)| SaleOp::Checkout { user, pick, idem }),
+        2 => (0..16u32, any::<usize>()).prop_map(|(user, pick)| SaleOp::Release { user, pick }),
+        4 => (0..16u32, any::<usize>(), 0..3u8).prop_map(|(user, pick, idem)| SaleOp::Checkout { user, pick, idem }),
         3 => (0..25_000u64, any::<bool>()).prop_map(|(ms, prompt)| SaleOp::Advance { ms, prompt }),
         2 => Just(SaleOp::Tick),
         1 => Just(SaleOp::Close),
@@ -70,25 +70,35 @@ proptest! {
         stock in 1..10u32,
         limit in proptest::option::of(1..4u32),
         ttl in 1_000..20_000u64,
+        duration in proptest::option::of(5_000..120_000u64),
         ops in proptest::collection::vec(sale_op(), 1..150),
     ) {
-        let mut lot = sale_lot(stock, limit, ttl, Allocation::Fifo);
+        let mut lot = timed_sale_lot(stock, limit, ttl, Allocation::Fifo, duration);
         let fresh = lot.clone();
         let mut events = open(&mut lot, 0).events;
         let mut now = 0u64;
-        let mut holds: Vec<HoldId> = Vec::new();
+        // Every hold made, with its owner. Releases and checkouts mostly come
+        // from the owner (`user < 12`), sometimes from someone else.
+        let mut holds: Vec<(HoldId, UserId)> = Vec::new();
+        let pick_hold = |holds: &[(HoldId, UserId)], pick: usize, u: u32| {
+            let (hold, owner) = holds
+                .get(pick % holds.len().max(1))
+                .cloned()
+                .unwrap_or((HoldId::new("L2:h1").unwrap(), user(0)));
+            (hold, if u < 12 { owner } else { user(u - 12) })
+        };
         let mut orders = BTreeSet::new();
         let mut ordered_units = 0u64;
         for op in ops {
             let cmd = match op {
                 SaleOp::Hold { user: u, qty } => LotCommand::Hold { user: user(u), qty },
                 SaleOp::Release { user: u, pick } => {
-                    let hold = holds.get(pick % holds.len().max(1)).cloned().unwrap_or(HoldId::new("L2:h1").unwrap());
-                    LotCommand::Release { user: user(u), hold }
+                    let (hold, user) = pick_hold(&holds, pick, u);
+                    LotCommand::Release { user, hold }
                 }
                 SaleOp::Checkout { user: u, pick, idem } => {
-                    let hold = holds.get(pick % holds.len().max(1)).cloned().unwrap_or(HoldId::new("L2:h1").unwrap());
-                    LotCommand::Checkout { user: user(u), hold, idem: IdemKey::new(format!("k{idem}")).unwrap() }
+                    let (hold, user) = pick_hold(&holds, pick, u);
+                    LotCommand::Checkout { user, hold, idem: IdemKey::new(format!("k{idem}")).unwrap() }
                 }
                 SaleOp::Advance { ms, prompt } => {
                     now += ms;
@@ -98,18 +108,29 @@ proptest! {
                 SaleOp::Tick => LotCommand::Tick,
                 SaleOp::Close => LotCommand::Close { by: host() },
             };
+            let actor = match &cmd {
+                LotCommand::Hold { user, .. } => Some(user.clone()),
+                _ => None,
+            };
             let mut outs = match cmd {
                 LotCommand::Tick => drive(&mut lot, now),
                 _ => Vec::new(),
             };
-            outs.push(lot.handle(cmd, now));
-            for out in outs {
-            if let Ok(LotReply::Held { hold, .. }) = &out.reply {
-                holds.push(hold.clone());
+            outs.push((now, lot.handle(cmd, now)));
+            for (at, out) in outs {
+                for ev in &out.events {
+                    if let (LotEvent::HoldPlaced { .. }, Some(end)) = (ev, lot.ends_ms()) {
+                        prop_assert!(at < end, "a hold was made at {} after the end at {}", at, end);
+                    }
+                }
+            if let (Ok(LotReply::Held { hold, .. }), Some(owner)) = (&out.reply, &actor) {
+                holds.push((hold.clone(), owner.clone()));
             }
             for effect in &out.effects {
                 match effect {
-                    Effect::Notice(_, Notice::QueueOffer { hold, .. }) => holds.push(hold.clone()),
+                    Effect::Notice(owner, Notice::QueueOffer { hold, .. }) => {
+                        holds.push((hold.clone(), owner.clone()))
+                    }
                     Effect::Order(order) => {
                         prop_assert!(orders.insert(order.order.clone()), "order {} made twice", order.order);
                         ordered_units += u64::from(order.qty);
@@ -165,9 +186,10 @@ proptest! {
     #[test]
     fn accepted_bids_rise_strictly_with_gapless_lot_seq(
         anti_snipe in prop_oneof![Just(0u64), 1..6_000u64],
+        min_increment in proptest::option::of(1..500u64),
         ops in proptest::collection::vec(auction_op(), 1..120),
     ) {
-        let mut lot = auction_lot(1000, 30_000, anti_snipe, None);
+        let mut lot = auction_lot(1000, 30_000, anti_snipe, min_increment);
         let fresh = lot.clone();
         let mut events = open(&mut lot, 0).events;
         let mut now = 0u64;
@@ -180,11 +202,25 @@ proptest! {
                 AuctionOp::Tick => (LotCommand::Tick, None),
             };
             let was_open = lot.status() == LotStatus::Open && lot.ends_ms().is_some_and(|e| now < e);
+            let end_before = lot.ends_ms();
             let out = lot.handle(cmd, now);
+            prop_assert!(lot.ends_ms() >= end_before, "the end moved earlier");
+            for ev in &out.events {
+                if let LotEvent::BidPlaced { ends_ms, .. } = ev {
+                    prop_assert!(now < end_before.unwrap_or(0), "a bid was placed after the end");
+                    if anti_snipe > 0 {
+                        prop_assert!(*ends_ms >= now + anti_snipe, "no anti-snipe room after a bid");
+                    }
+                }
+            }
             match &out.reply {
                 Ok(LotReply::Bid { lot_seq, amount }) => {
                     prop_assert!(was_open);
                     acked.push((*lot_seq, *amount, bidder.clone().unwrap()));
+                }
+                Ok(LotReply::MaxBid { current }) => {
+                    prop_assert!(was_open);
+                    prop_assert_eq!(Some(*current), lot.auction().unwrap().high().map(|h| h.1));
                 }
                 Err(Rejection::LotNotOpen) => prop_assert!(!was_open),
                 Err(Rejection::BidTooLow { min_amount }) => {

@@ -1,8 +1,10 @@
 mod common;
 
 use common::*;
-use liveshop_domain::{Effect, Lot, LotCommand, LotReply, Rejection};
-use liveshop_protocol::{Allocation, HoldId, IdemKey, LotStatus, Notice, OrderId, RoomEvent};
+use liveshop_domain::{Effect, Lot, LotCommand, LotEvent, LotReply, Rejection};
+use liveshop_protocol::{
+    Allocation, HoldId, IdemKey, LotStatus, Notice, OrderId, QueueEndReason, RoomEvent,
+};
 
 fn hold(lot: &mut Lot, u: u32, qty: u32, now: u64) -> Result<LotReply, Rejection> {
     lot.handle(LotCommand::Hold { user: user(u), qty }, now)
@@ -96,10 +98,7 @@ fn only_the_holder_may_check_out_or_release() {
     let mut lot = sale_lot(3, None, 60_000, Allocation::Fifo);
     open(&mut lot, 0);
     let h = held(hold(&mut lot, 1, 1, 1));
-    assert_eq!(
-        checkout(&mut lot, 2, &h, "k", 2),
-        Err(Rejection::HoldExpired)
-    );
+    assert_eq!(checkout(&mut lot, 2, &h, "k", 2), Err(Rejection::NotFound));
     let out = lot.handle(
         LotCommand::Release {
             user: user(2),
@@ -318,12 +317,12 @@ fn a_flash_sale_runs_to_settlement_on_a_virtual_clock() {
     let outs = drive(&mut lot, 200_000);
     let offered = outs
         .iter()
-        .flat_map(|o| &o.effects)
+        .flat_map(|(_, o)| &o.effects)
         .filter(|e| matches!(e, Effect::Notice(_, Notice::QueueOffer { .. })))
         .count();
     let expired = outs
         .iter()
-        .flat_map(|o| &o.effects)
+        .flat_map(|(_, o)| &o.effects)
         .filter(|e| matches!(e, Effect::Notice(_, Notice::HoldExpired { .. })))
         .count();
     assert_eq!((offered, expired), (2, 4));
@@ -332,4 +331,118 @@ fn a_flash_sale_runs_to_settlement_on_a_virtual_clock() {
         .reply
         .unwrap();
     assert_eq!(lot.status(), LotStatus::Settled);
+}
+
+#[test]
+fn an_ended_sale_makes_no_hold_even_before_its_tick() {
+    // Ends at 10 s. A release at the end must not hand the unit to the queue.
+    let mut lot = timed_sale_lot(1, None, 60_000, Allocation::Fifo, Some(10_000));
+    open(&mut lot, 0);
+    let h = held(hold(&mut lot, 1, 1, 0));
+    assert_eq!(
+        hold(&mut lot, 2, 1, 1),
+        Ok(LotReply::Queued { position: 1 })
+    );
+    let out = lot.handle(
+        LotCommand::Release {
+            user: user(1),
+            hold: h,
+        },
+        10_000,
+    );
+    assert_eq!(out.reply, Ok(LotReply::Released));
+    assert_eq!(lot.status(), LotStatus::Settled, "the end came first");
+    assert!(
+        !out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Notice(_, Notice::QueueOffer { .. })))
+    );
+    assert!(out.effects.contains(&Effect::Notice(
+        user(2),
+        Notice::QueueEnded {
+            lot: lot.id().clone(),
+            reason: QueueEndReason::Closed
+        }
+    )));
+    assert_eq!(hold(&mut lot, 3, 1, 10_001), Err(Rejection::LotNotOpen));
+}
+
+#[test]
+fn queued_buyers_hear_when_nothing_can_come_back() {
+    let mut lot = sale_lot(1, None, 60_000, Allocation::Fifo);
+    open(&mut lot, 0);
+    let h = held(hold(&mut lot, 1, 1, 0));
+    assert_eq!(
+        hold(&mut lot, 2, 1, 1),
+        Ok(LotReply::Queued { position: 1 })
+    );
+    let out = lot.handle(
+        LotCommand::Checkout {
+            user: user(1),
+            hold: h,
+            idem: IdemKey::new("k").unwrap(),
+        },
+        2,
+    );
+    assert!(out.effects.contains(&Effect::Notice(
+        user(2),
+        Notice::QueueEnded {
+            lot: lot.id().clone(),
+            reason: QueueEndReason::SoldOut
+        }
+    )));
+    assert_eq!(lot.sale().unwrap().queue_len(), 0);
+    assert_eq!(hold(&mut lot, 2, 1, 3), Err(Rejection::SoldOut));
+}
+
+#[test]
+fn damaged_stored_events_neither_panic_nor_spin_the_timer() {
+    let mut lot = sale_lot(3, Some(2), 60_000, Allocation::Fifo);
+    open(&mut lot, 0);
+    let placed = |hold, qty, expires_ms| LotEvent::HoldPlaced {
+        hold,
+        user: user(1),
+        qty,
+        expires_ms,
+        offered: false,
+    };
+    // A repeated hold number, a huge number, a huge quantity.
+    lot.apply(&placed(1, 1, 60_000));
+    lot.apply(&placed(1, 1, 90_000));
+    lot.apply(&placed(u64::MAX, u32::MAX, 70_000));
+    lot.apply(&LotEvent::Closed { at_ms: 0 });
+    lot.apply(&LotEvent::Opened {
+        at_ms: 5,
+        ends_ms: Some(1),
+        seed: None,
+    });
+    let _ = hold(&mut lot, 1, 1, 10);
+    let _ = hold(&mut lot, 2, 1, 10);
+    drive(&mut lot, 1_000_000);
+    assert_eq!(lot.next_deadline(), None);
+
+    let mut auction = auction_lot(1000, 30_000, 0, None);
+    open(&mut auction, 0);
+    auction.apply(&LotEvent::BidPlaced {
+        bidder: user(1),
+        amount: u64::MAX,
+        max: u64::MAX,
+        lot_seq: u64::MAX,
+        ends_ms: 30_000,
+    });
+    let _ = auction.handle(
+        LotCommand::Bid {
+            bidder: user(2),
+            amount: 5000,
+        },
+        1,
+    );
+    let _ = auction.handle(
+        LotCommand::MaxBid {
+            bidder: user(2),
+            max: u64::MAX,
+        },
+        1,
+    );
+    drive(&mut auction, 1_000_000);
 }

@@ -203,7 +203,7 @@ fn place(
     out: &mut Outcome,
 ) -> u64 {
     let (lot_seq, window) = match auction(lot) {
-        Some(a) => (a.lot_seq + 1, a.terms.anti_snipe_ms),
+        Some(a) => (a.lot_seq.saturating_add(1), a.terms.anti_snipe_ms),
         None => return 0,
     };
     let end = lot.ends_ms.unwrap_or(now_ms);

@@ -10,7 +10,8 @@
 //! - [`Lot::next_deadline`] afterwards: when to send the lot a
 //!   [`LotCommand::Tick`] (auction end, hold expiry and warning, sale end).
 //!   A tick that comes early or late is harmless: it acts on what is due at
-//!   the time it carries.
+//!   the time it carries, and every command first acts on what is due at its
+//!   own time, so a late timer changes no answer.
 //!
 //! Recovery is [`Lot::new`] followed by [`Lot::apply`] for every stored event:
 //! `handle` changes the state only through `apply`, so replaying the events
@@ -27,7 +28,7 @@ mod sale;
 
 use liveshop_protocol::{
     Amount, EntryId, HoldId, IdemKey, LotId, LotKind, LotStatus, LotView, Money, Notice, OrderId,
-    RoomEvent, UserId,
+    QueueEndReason, RoomEvent, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +124,8 @@ pub enum LotEvent {
         user: UserId,
         qty: u32,
     },
+    /// Nothing can come back to the queue any more: it is emptied.
+    QueueEnded,
     CheckedOut {
         hold: u64,
         order: u64,
@@ -292,10 +295,15 @@ impl Lot {
     }
 
     /// Decides `cmd` at `now_ms`, applies the resulting events and returns them.
+    ///
+    /// Whatever is due at `now_ms` (the end of the lot, hold expiries) is acted
+    /// on first, exactly as a [`LotCommand::Tick`] would, so the answer never
+    /// depends on whether the timer fired on time.
     pub fn handle(&mut self, cmd: LotCommand, now_ms: u64) -> Outcome {
         let mut out = Outcome::new();
         let before = self.available();
         let status_before = self.status;
+        self.tick(now_ms, &mut out);
         let reply = match cmd {
             LotCommand::Open { by, seed } => self.open(&by, seed, now_ms, &mut out),
             LotCommand::Close { by } => {
@@ -308,10 +316,7 @@ impl Lot {
                     Ok(LotReply::Closed)
                 }
             }
-            LotCommand::Tick => {
-                self.tick(now_ms, &mut out);
-                Ok(LotReply::Ticked)
-            }
+            LotCommand::Tick => Ok(LotReply::Ticked),
             cmd => self.dispatch(cmd, now_ms, &mut out),
         };
         out.reply = reply;
@@ -333,7 +338,8 @@ impl Lot {
         now_ms: u64,
         out: &mut Outcome,
     ) -> Result<LotReply, Rejection> {
-        let open = self.status == LotStatus::Open && self.ends_ms.is_none_or(|end| now_ms < end);
+        // `handle` has closed an ended lot already.
+        let open = self.status == LotStatus::Open;
         match (self.kind(), cmd) {
             (LotKind::Auction, LotCommand::Bid { bidder, amount }) => {
                 if !open {
@@ -392,7 +398,15 @@ impl Lot {
     }
 
     fn close(&mut self, now_ms: u64, out: &mut Outcome) {
+        let queued = self.sale().map(Sale::queued_users).unwrap_or_default();
         self.emit(out, LotEvent::Closed { at_ms: now_ms });
+        for user in queued {
+            let notice = Notice::QueueEnded {
+                lot: self.def.id.clone(),
+                reason: QueueEndReason::Closed,
+            };
+            out.effects.push(Effect::Notice(user, notice));
+        }
         match &self.body {
             Body::Auction(_) => auction::settle(self, out),
             Body::Sale(_) => sale::on_close(self, now_ms, out),
@@ -416,14 +430,22 @@ impl Lot {
     }
 
     /// Applies a stored or just-decided event. Total: never fails, never panics.
+    /// An event that does not fit the lot's status (a second `Opened`, a
+    /// `Closed` of a lot that is not open) is ignored as a whole.
     pub fn apply(&mut self, ev: &LotEvent) {
         match ev {
-            LotEvent::Opened { at_ms, ends_ms, .. } if self.status == LotStatus::Draft => {
+            LotEvent::Opened { at_ms, ends_ms, .. } => {
+                if self.status != LotStatus::Draft {
+                    return;
+                }
                 self.status = LotStatus::Open;
                 self.opens_ms = Some(*at_ms);
                 self.ends_ms = *ends_ms;
             }
-            LotEvent::Closed { .. } if self.status == LotStatus::Open => {
+            LotEvent::Closed { .. } => {
+                if self.status != LotStatus::Open {
+                    return;
+                }
                 self.status = LotStatus::Closed;
             }
             LotEvent::Settled => self.status = LotStatus::Settled,

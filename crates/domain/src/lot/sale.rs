@@ -17,13 +17,16 @@
 //! - Raffle winners (one unit each) get an order at the draw, as in sneaker
 //!   draws where entering commits to buy.
 //! - `checkout` of a hold that is gone (expired, released, bought) answers
-//!   `hold_expired`; a hold this lot never made is `not_found`.
+//!   `hold_expired`; a hold this lot never made, or another buyer's, is
+//!   `not_found`.
+//! - When nothing is available and nothing is held, nothing can come back:
+//!   the queue ends (`QueueEnded`) and each queued buyer is told.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use liveshop_protocol::{
-    Allocation, Amount, EntryId, HoldId, IdemKey, LotView, Notice, OrderId, OrderStatus, RoomEvent,
-    SaleTerms, UserId, Winner,
+    Allocation, Amount, EntryId, HoldId, IdemKey, LotView, Notice, OrderId, OrderStatus,
+    QueueEndReason, RoomEvent, SaleTerms, UserId, Winner,
 };
 
 use super::{Effect, Lot, LotEvent, LotReply, NewOrder, Outcome};
@@ -137,6 +140,11 @@ impl Sale {
         self.queue.len()
     }
 
+    /// Buyers waiting in the queue, head first.
+    pub fn queued_users(&self) -> Vec<UserId> {
+        self.queue.iter().map(|(u, _)| u.clone()).collect()
+    }
+
     /// Raffle entries, in entry order.
     pub fn entries(&self) -> &[UserId] {
         &self.entries
@@ -185,6 +193,9 @@ impl Sale {
     pub(super) fn apply(&mut self, ev: &LotEvent) {
         match ev {
             LotEvent::Opened { seed, .. } => self.seed = *seed,
+            // A hold number is used once; a repeat can only come from a
+            // damaged log and must not corrupt the indexes.
+            LotEvent::HoldPlaced { hold, .. } if self.holds.contains_key(hold) => {}
             LotEvent::HoldPlaced {
                 hold,
                 user,
@@ -244,7 +255,7 @@ impl Sale {
             LotEvent::Entered { user } if self.entered.insert(user.clone()) => {
                 self.entries.push(user.clone());
             }
-            LotEvent::Closed { .. } => {
+            LotEvent::Closed { .. } | LotEvent::QueueEnded => {
                 for (user, qty) in std::mem::take(&mut self.queue) {
                     let t = self.tally(&user);
                     t.queued = t.queued.saturating_sub(qty);
@@ -295,8 +306,39 @@ impl Sale {
                 self.held, self.sold, self.terms.stock
             ));
         }
-        if self.expiries.len() != self.holds.len() {
-            return Err("expiry index out of step with holds".into());
+        if self.expiries.len() != self.holds.len() || self.warnings.len() > self.holds.len() {
+            return Err("expiry or warning index out of step with holds".into());
+        }
+        if !self.queue.is_empty() && self.held == 0 {
+            return Err("buyers queue but nothing can come back".into());
+        }
+        for &(at, n) in &self.warnings {
+            if self.holds.get(&n).map(|h| self.warn_at(h.expires_ms)) != Some(at) {
+                return Err(format!("warning entry ({at}, {n}) matches no hold"));
+            }
+        }
+        for &(at, n) in &self.expiries {
+            if self.holds.get(&n).map(|h| h.expires_ms) != Some(at) {
+                return Err(format!("expiry entry ({at}, {n}) matches no hold"));
+            }
+        }
+        let mut per_user: BTreeMap<&UserId, (u32, u32)> = BTreeMap::new();
+        for h in self.holds.values() {
+            per_user.entry(&h.user).or_default().0 += h.qty;
+        }
+        for (user, qty) in &self.queue {
+            per_user.entry(user).or_default().1 += qty;
+        }
+        for (user, t) in &self.tallies {
+            let (held, queued) = per_user.remove(user).unwrap_or_default();
+            if (t.held, t.queued) != (held, queued) {
+                return Err(format!(
+                    "{user}: tally {t:?}, but holds {held} and queue {queued}"
+                ));
+            }
+        }
+        if !per_user.is_empty() {
+            return Err("holds or queue entries of a user without a tally".into());
         }
         if !self.queue.is_empty() && self.available() > 0 {
             return Err("units available while buyers queue".into());
@@ -353,7 +395,7 @@ pub(super) fn hold(
     let t = s.tallies.get(&user).copied().unwrap_or_default();
     if s.terms
         .per_user_limit
-        .is_some_and(|limit| t.held + t.bought + qty > limit)
+        .is_some_and(|limit| t.held.saturating_add(t.bought).saturating_add(qty) > limit)
     {
         return Err(Rejection::LimitExceeded);
     }
@@ -382,9 +424,9 @@ fn place_hold(
     now_ms: u64,
     out: &mut Outcome,
 ) -> (HoldId, u64) {
-    let (n, ttl) = lot
-        .sale()
-        .map_or((1, 0), |s| (s.last_hold + 1, s.terms.hold_ttl_ms));
+    let (n, ttl) = lot.sale().map_or((1, 0), |s| {
+        (s.last_hold.saturating_add(1), s.terms.hold_ttl_ms)
+    });
     let expires_ms = now_ms.saturating_add(ttl);
     lot.emit(
         out,
@@ -422,7 +464,7 @@ pub(super) fn release(
         .filter(|n| s.holds.get(n).is_some_and(|h| h.user == user))
         .ok_or(Rejection::NotFound)?;
     lot.emit(out, LotEvent::HoldReleased { hold: n });
-    after_return(lot, now_ms, out);
+    after_change(lot, now_ms, out);
     Ok(LotReply::Released)
 }
 
@@ -444,19 +486,22 @@ pub(super) fn checkout(
     }
     let (user, idem) = key;
     let n = hold_number(lot, hold).ok_or(Rejection::NotFound)?;
-    let Some(h) = s.holds.get(&n).filter(|h| h.user == user) else {
+    let Some(h) = s.holds.get(&n) else {
         return Err(if n <= s.last_hold {
             Rejection::HoldExpired
         } else {
             Rejection::NotFound
         });
     };
+    if h.user != user {
+        return Err(Rejection::NotFound);
+    }
     if h.expires_ms <= now_ms {
         return Err(Rejection::HoldExpired);
     }
     let qty = h.qty;
     let total = s.terms.price.saturating_mul(u64::from(qty));
-    let order_n = s.last_order + 1;
+    let order_n = s.last_order.saturating_add(1);
     let order = OrderId::for_lot(&lot.def.id, order_n);
     lot.emit(
         out,
@@ -481,7 +526,7 @@ pub(super) fn checkout(
             status: OrderStatus::Placed,
         },
     ));
-    maybe_settle(lot, out);
+    after_change(lot, now_ms, out);
     Ok(LotReply::Order {
         order,
         amount: total,
@@ -544,11 +589,12 @@ pub(super) fn tick(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
             Notice::HoldExpiring { hold, expires_ms },
         ));
     }
-    after_return(lot, now_ms, out);
+    after_change(lot, now_ms, out);
 }
 
-/// Units came back: offer them to the queue, or settle a closed lot.
-fn after_return(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
+/// Holds ended: offer returned units to the queue, end a queue nothing can
+/// come back to, settle a closed lot.
+fn after_change(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
     while lot.status == LotStatus::Open {
         let Some((user, qty)) = lot.sale().filter(|s| s.available() > 0).and_then(|s| {
             s.queue
@@ -559,6 +605,19 @@ fn after_return(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
         };
         place_hold(lot, &user, qty, true, now_ms, out);
     }
+    let hopeless = lot
+        .sale()
+        .filter(|s| !s.queue.is_empty() && s.held == 0 && s.available() == 0);
+    if let Some(queued) = hopeless.map(Sale::queued_users) {
+        lot.emit(out, LotEvent::QueueEnded);
+        for user in queued {
+            let notice = Notice::QueueEnded {
+                lot: lot.def.id.clone(),
+                reason: QueueEndReason::SoldOut,
+            };
+            out.effects.push(Effect::Notice(user, notice));
+        }
+    }
     maybe_settle(lot, out);
 }
 
@@ -566,7 +625,7 @@ fn after_return(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
 pub(super) fn on_close(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
     let Ok(s) = sale(lot) else { return };
     if !s.is_raffle() {
-        after_return(lot, now_ms, out);
+        after_change(lot, now_ms, out);
         return;
     }
     let seed = s.seed.unwrap_or_default();

@@ -46,6 +46,17 @@ pub fn sale_lot(
     hold_ttl_ms: u64,
     allocation: Allocation,
 ) -> Lot {
+    timed_sale_lot(stock, per_user_limit, hold_ttl_ms, allocation, None)
+}
+
+/// A sale lot that closes by itself `duration_ms` after opening, if given.
+pub fn timed_sale_lot(
+    stock: u32,
+    per_user_limit: Option<u32>,
+    hold_ttl_ms: u64,
+    allocation: Allocation,
+    duration_ms: Option<u64>,
+) -> Lot {
     let spec = LotSpec {
         title: "Vintage tee drop".into(),
         currency: Currency::USD,
@@ -55,7 +66,7 @@ pub fn sale_lot(
             per_user_limit,
             hold_ttl_ms,
             allocation,
-            duration_ms: None,
+            duration_ms,
         }),
     };
     let def = LotDef::new(
@@ -93,8 +104,9 @@ pub fn replay(fresh: Lot, events: &[LotEvent]) -> Lot {
 }
 
 /// Runs the lot's timers on a virtual clock: ticks at every deadline up to
-/// `until`, as a LotActor's timer would. Fails if deadlines stop moving.
-pub fn drive(lot: &mut Lot, until: u64) -> Vec<Outcome> {
+/// `until`, as a LotActor's timer would, and returns each tick's time and
+/// outcome. Fails if deadlines stop moving.
+pub fn drive(lot: &mut Lot, until: u64) -> Vec<(u64, Outcome)> {
     let mut outs = Vec::new();
     let mut last = None;
     while let Some(t) = lot.next_deadline().filter(|t| *t <= until) {
@@ -104,7 +116,7 @@ pub fn drive(lot: &mut Lot, until: u64) -> Vec<Outcome> {
             "a tick at {t} left the same deadline: the timer would spin"
         );
         last = Some(t);
-        outs.push(lot.handle(LotCommand::Tick, t));
+        outs.push((t, lot.handle(LotCommand::Tick, t)));
         assert!(outs.len() < 100_000, "too many ticks");
     }
     outs

@@ -190,4 +190,19 @@ pub enum Notice {
     /// This connection fell behind and missed messages; a fresh snapshot
     /// (with `reset`) follows for each joined room, or the node disconnects.
     Lagged,
+    /// You were queued for units of `lot`, and the queue ended without one
+    /// for you: nothing can come back any more, or the lot closed.
+    QueueEnded {
+        lot: LotId,
+        reason: QueueEndReason,
+    },
+}
+
+/// Why a lot's queue ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueEndReason {
+    /// Every unit is sold; none is held that could return.
+    SoldOut,
+    Closed,
 }

@@ -143,9 +143,10 @@ pub fn notice_index(n: &Notice) -> usize {
         Notice::Won { .. } => 4,
         Notice::Order { .. } => 5,
         Notice::Lagged => 6,
+        Notice::QueueEnded { .. } => 7,
     }
 }
-pub const NOTICE_VARIANTS: usize = 7;
+pub const NOTICE_VARIANTS: usize = 8;
 
 pub fn requests() -> Vec<Request> {
     vec![
@@ -282,6 +283,10 @@ pub fn notices() -> Vec<Notice> {
             status: OrderStatus::Paid,
         },
         Notice::Lagged,
+        Notice::QueueEnded {
+            lot: lot(),
+            reason: QueueEndReason::SoldOut,
+        },
     ]
 }
 
