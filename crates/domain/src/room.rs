@@ -12,11 +12,13 @@
 //!   published at once, never coalesced away.
 //! - [`Room::join`] answers `join {since}` from the replay buffer.
 //!
-//! Recovery: [`Room::new`] with the seq to continue from, then [`Room::apply`]
-//! for every stored change. The replay buffer is not durable; after recovery
-//! a `join` with an older `since` gets a reset, never a wrong replay, as long
-//! as the shell never hands out a seq twice (it resumes above any seq it may
-//! have published).
+//! Recovery: [`Room::new`], [`Room::apply`] for every stored change, then
+//! [`Room::resume`]. The replay buffer is not durable, and neither is each
+//! seq: the room reserves seqs in blocks of [`SEQ_BLOCK`] with a durable
+//! [`RoomChange::SeqReserved`] before it uses them, and a recovered room
+//! resumes above the last reservation. So a seq is never handed out twice,
+//! and after recovery a `join` with an older `since` gets a reset, never a
+//! wrong replay.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -30,6 +32,8 @@ use crate::text::check_text;
 pub const MAX_CHAT_CHARS: usize = 500;
 /// Most likes one `like` request may carry.
 pub const MAX_LIKES: u32 = 50;
+/// Seqs reserved by one durable [`RoomChange::SeqReserved`].
+pub const SEQ_BLOCK: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomDef {
@@ -93,13 +97,31 @@ pub enum RoomCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "e", rename_all = "snake_case")]
 pub enum RoomChange {
-    Live { on: bool },
-    Pinned { lot: LotId },
-    LotAdded { lot: LotId },
-    Muted { user: UserId },
-    Unmuted { user: UserId },
-    Banned { user: UserId },
-    Unbanned { user: UserId },
+    Live {
+        on: bool,
+    },
+    Pinned {
+        lot: LotId,
+    },
+    LotAdded {
+        lot: LotId,
+    },
+    Muted {
+        user: UserId,
+    },
+    Unmuted {
+        user: UserId,
+    },
+    Banned {
+        user: UserId,
+    },
+    Unbanned {
+        user: UserId,
+    },
+    /// Seqs up to `upto` may be in use; a recovered room starts above.
+    SeqReserved {
+        upto: u64,
+    },
 }
 
 /// A published room event with its place in the room's sequence.
@@ -134,6 +156,8 @@ pub struct Room {
     muted: BTreeSet<UserId>,
     banned: BTreeSet<UserId>,
     seq: u64,
+    /// Highest seq covered by a durable reservation.
+    reserved: u64,
     buffer: VecDeque<Sequenced>,
     buffer_cap: usize,
     hearts: u64,
@@ -154,6 +178,7 @@ impl Room {
             muted: BTreeSet::new(),
             banned: BTreeSet::new(),
             seq: last_seq,
+            reserved: last_seq,
             buffer: VecDeque::new(),
             buffer_cap: buffer_cap.max(1),
             hearts: 0,
@@ -210,7 +235,13 @@ impl Room {
             RoomChange::Unbanned { user } => {
                 self.banned.remove(user);
             }
+            RoomChange::SeqReserved { upto } => self.reserved = self.reserved.max(*upto),
         }
+    }
+
+    /// After recovery: continue above every seq that may have been handed out.
+    pub fn resume(&mut self) {
+        self.seq = self.seq.max(self.reserved);
     }
 
     pub fn handle(&mut self, cmd: RoomCommand, now_ms: u64) -> RoomOutcome {
@@ -356,6 +387,10 @@ impl Room {
     }
 
     fn publish(&mut self, out: &mut RoomOutcome, event: RoomEvent) {
+        if self.seq >= self.reserved {
+            let upto = self.seq.saturating_add(SEQ_BLOCK);
+            self.change(out, RoomChange::SeqReserved { upto });
+        }
         self.seq += 1;
         let sequenced = Sequenced {
             seq: self.seq,

@@ -88,6 +88,7 @@ proptest! {
             (hold, if u < 12 { owner } else { user(u - 12) })
         };
         let mut orders = BTreeSet::new();
+        let mut recorded = Vec::new();
         let mut ordered_units = 0u64;
         for op in ops {
             let cmd = match op {
@@ -134,6 +135,7 @@ proptest! {
                     Effect::Order(order) => {
                         prop_assert!(orders.insert(order.order.clone()), "order {} made twice", order.order);
                         ordered_units += u64::from(order.qty);
+                        recorded.push(order.clone());
                     }
                     _ => {}
                 }
@@ -145,6 +147,9 @@ proptest! {
             prop_assert!(sale.held() + sale.sold() <= stock);
             prop_assert_eq!(ordered_units, u64::from(sale.sold()));
         }
+        // The log alone rebuilds exactly the orders the live lot recorded.
+        let from_log: Vec<_> = events.iter().filter_map(|e| lot.order_of(e)).collect();
+        prop_assert_eq!(from_log, recorded);
         // No hold is sold twice.
         let mut bought = BTreeSet::new();
         for ev in &events {
@@ -383,11 +388,13 @@ proptest! {
                 Replay::Reset => prop_assert!(since > room.seq() || since < oldest_kept),
             }
         }
-        let mut rebuilt = Room::new(def, room.seq(), cap);
+        let mut rebuilt = Room::new(def, start, cap);
         for c in &changes {
             let bytes = rmp_serde::to_vec_named(c).unwrap();
             rebuilt.apply(&rmp_serde::from_slice(&bytes).unwrap());
         }
+        rebuilt.resume();
+        prop_assert!(rebuilt.seq() >= room.seq(), "a recovered room would reuse seqs");
         prop_assert_eq!(rebuilt.is_live(), room.is_live());
         prop_assert_eq!(rebuilt.pinned(), room.pinned());
         prop_assert_eq!(rebuilt.lots(), room.lots());

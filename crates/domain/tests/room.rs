@@ -1,7 +1,7 @@
 mod common;
 
 use common::*;
-use liveshop_domain::{Rejection, Replay, Room, RoomCommand, RoomDef};
+use liveshop_domain::{Rejection, Replay, Room, RoomChange, RoomCommand, RoomDef};
 use liveshop_protocol::{LotId, RoomEvent, RoomId};
 
 fn room() -> Room {
@@ -124,7 +124,10 @@ fn muted_users_cannot_chat_and_banned_users_cannot_chat_like_or_join() {
         },
         0,
     );
-    assert_eq!(out.changes.len(), 1, "a ban is durable");
+    assert!(
+        matches!(out.changes[..], [RoomChange::Banned { .. }]),
+        "a ban is durable"
+    );
     assert_eq!(chat(&mut r, 3, "hi"), Err(Rejection::Forbidden));
     assert_eq!(
         r.handle(
@@ -253,6 +256,33 @@ fn join_replays_what_the_buffer_holds_and_resets_beyond() {
         Replay::Reset,
         "a since from the future is a reset"
     );
+}
+
+#[test]
+fn seqs_are_reserved_durably_before_use_and_recovery_resumes_above() {
+    let mut r = room();
+    let out = r.handle(
+        RoomCommand::Chat {
+            user: user(1),
+            name: "a".into(),
+            text: "hi".into(),
+        },
+        0,
+    );
+    assert_eq!(
+        out.changes,
+        vec![RoomChange::SeqReserved { upto: 1_000 }],
+        "the first event reserves a block"
+    );
+    for i in 0..1_200 {
+        chat(&mut r, 1, &format!("m{i}")).unwrap();
+    }
+    let mut rebuilt = room();
+    rebuilt.apply(&RoomChange::SeqReserved { upto: 1_000 });
+    rebuilt.apply(&RoomChange::SeqReserved { upto: 2_000 });
+    rebuilt.resume();
+    assert_eq!(rebuilt.seq(), 2_000);
+    assert!(rebuilt.seq() >= r.seq());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use liveshop_protocol::{
     Amount, AuctionTerms, LotView, Notice, OrderId, RoomEvent, UserId, Winner,
 };
 
-use super::{Effect, Lot, LotDef, LotEvent, LotReply, NewOrder, Outcome};
+use super::{Effect, Lot, LotDef, LotEvent, LotReply, Outcome};
 use crate::error::Rejection;
 use crate::ladder::next_bid;
 use crate::lot::MAX_AMOUNT;
@@ -248,7 +248,7 @@ pub(super) fn settle(lot: &mut Lot, out: &mut Outcome) {
     let mut winners = Vec::new();
     if let Some(w) = winner {
         let order = OrderId::for_lot(&lot.def.id, WINNING_ORDER);
-        lot.emit(
+        lot.emit_order(
             out,
             LotEvent::OrderPlaced {
                 order: WINNING_ORDER,
@@ -265,13 +265,6 @@ pub(super) fn settle(lot: &mut Lot, out: &mut Outcome) {
                 amount: w.amount,
             },
         ));
-        out.effects.push(Effect::Order(NewOrder {
-            order,
-            buyer: w.bidder.clone(),
-            qty: 1,
-            total: lot.money(w.amount),
-            idem: None,
-        }));
         winners.push(Winner {
             user: w.bidder,
             amount: w.amount,

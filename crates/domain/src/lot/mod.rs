@@ -126,10 +126,14 @@ pub enum LotEvent {
     },
     /// Nothing can come back to the queue any more: it is emptied.
     QueueEnded,
+    /// `buyer` and `qty` repeat the hold's, so the order can be rebuilt from
+    /// this event alone ([`Lot::order_of`]).
     CheckedOut {
         hold: u64,
         order: u64,
         idem: IdemKey,
+        buyer: UserId,
+        qty: u32,
         total: Amount,
     },
     Entered {
@@ -429,6 +433,13 @@ impl Lot {
         out.events.push(ev);
     }
 
+    /// Records an event that makes an order, and the order for the listings.
+    fn emit_order(&mut self, out: &mut Outcome, ev: LotEvent) {
+        let order = self.order_of(&ev);
+        self.emit(out, ev);
+        out.effects.extend(order.map(Effect::Order));
+    }
+
     /// Applies a stored or just-decided event. Total: never fails, never panics.
     /// An event that does not fit the lot's status (a second `Opened`, a
     /// `Closed` of a lot that is not open) is ignored as a whole.
@@ -456,6 +467,36 @@ impl Lot {
             Body::Auction(a) => a.apply(ev),
             Body::Sale(s) => s.apply(ev),
         }
+    }
+
+    /// The order an event records, if it records one: what the shell writes to
+    /// the order listings. Lets a recovering actor re-record orders from the
+    /// log, whatever happened between the append and the first write.
+    pub fn order_of(&self, ev: &LotEvent) -> Option<NewOrder> {
+        let (order, buyer, qty, total, idem) = match ev {
+            LotEvent::CheckedOut {
+                order,
+                buyer,
+                qty,
+                total,
+                idem,
+                ..
+            } => (*order, buyer, *qty, *total, Some(idem.clone())),
+            LotEvent::OrderPlaced {
+                order,
+                buyer,
+                qty,
+                total,
+            } => (*order, buyer, *qty, *total, None),
+            _ => return None,
+        };
+        Some(NewOrder {
+            order: OrderId::for_lot(&self.def.id, order),
+            buyer: buyer.clone(),
+            qty,
+            total: self.money(total),
+            idem,
+        })
     }
 
     /// When the lot next needs a [`LotCommand::Tick`].

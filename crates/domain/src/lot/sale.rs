@@ -29,7 +29,7 @@ use liveshop_protocol::{
     QueueEndReason, RoomEvent, SaleTerms, UserId, Winner,
 };
 
-use super::{Effect, Lot, LotEvent, LotReply, NewOrder, Outcome};
+use super::{Effect, Lot, LotEvent, LotReply, Outcome};
 use crate::error::Rejection;
 use crate::raffle;
 use liveshop_protocol::LotStatus;
@@ -244,6 +244,7 @@ impl Sale {
                 order,
                 idem,
                 total,
+                ..
             } => {
                 if let Some(h) = self.drop_hold(*hold) {
                     self.add_sold(&h.user, h.qty);
@@ -503,22 +504,17 @@ pub(super) fn checkout(
     let total = s.terms.price.saturating_mul(u64::from(qty));
     let order_n = s.last_order.saturating_add(1);
     let order = OrderId::for_lot(&lot.def.id, order_n);
-    lot.emit(
+    lot.emit_order(
         out,
         LotEvent::CheckedOut {
             hold: n,
             order: order_n,
-            idem: idem.clone(),
+            idem,
+            buyer: user.clone(),
+            qty,
             total,
         },
     );
-    out.effects.push(Effect::Order(NewOrder {
-        order: order.clone(),
-        buyer: user.clone(),
-        qty,
-        total: lot.money(total),
-        idem: Some(idem),
-    }));
     out.effects.push(Effect::Notice(
         user,
         Notice::Order {
@@ -643,7 +639,7 @@ pub(super) fn on_close(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
         },
     );
     for (buyer, n) in &winners {
-        lot.emit(
+        lot.emit_order(
             out,
             LotEvent::OrderPlaced {
                 order: *n,
@@ -661,13 +657,6 @@ pub(super) fn on_close(lot: &mut Lot, now_ms: u64, out: &mut Outcome) {
                 amount: price,
             },
         ));
-        out.effects.push(Effect::Order(NewOrder {
-            order,
-            buyer: buyer.clone(),
-            qty: 1,
-            total: lot.money(price),
-            idem: None,
-        }));
     }
     maybe_settle(lot, out);
 }
