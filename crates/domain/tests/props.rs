@@ -163,6 +163,7 @@ proptest! {
                 prop_assert!(held + bought <= limit);
             }
         }
+        prop_assert_eq!(&through_snapshot(&lot), &lot);
         prop_assert_eq!(replay(fresh, &events), lot);
     }
 }
@@ -258,6 +259,7 @@ proptest! {
             _ => None,
         });
         prop_assert_eq!(order, bids.last().map(|(_, amount, bidder)| (bidder.clone(), *amount)));
+        prop_assert_eq!(&through_snapshot(&lot), &lot);
         prop_assert_eq!(replay(fresh, &events), lot);
     }
 
@@ -289,6 +291,7 @@ proptest! {
         prop_assert_eq!(&winners, &expected);
         prop_assert_eq!(winners.len(), entered.len().min(stock as usize));
         prop_assert_eq!(sale.sold() as usize, winners.len());
+        prop_assert_eq!(&through_snapshot(&lot), &lot);
         prop_assert_eq!(replay(fresh, &events), lot);
     }
 }

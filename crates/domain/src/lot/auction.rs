@@ -10,6 +10,7 @@
 use liveshop_protocol::{
     Amount, AuctionTerms, LotView, Notice, OrderId, RoomEvent, UserId, Winner,
 };
+use serde::{Deserialize, Serialize};
 
 use super::{Effect, Lot, LotDef, LotEvent, LotReply, Outcome};
 use crate::error::Rejection;
@@ -19,7 +20,7 @@ use crate::lot::MAX_AMOUNT;
 /// The number the winning order of an auction gets.
 const WINNING_ORDER: u64 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Leader {
     bidder: UserId,
     amount: Amount,
@@ -27,7 +28,7 @@ struct Leader {
     max: Amount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auction {
     terms: AuctionTerms,
     leader: Option<Leader>,

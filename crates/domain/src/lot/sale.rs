@@ -28,6 +28,7 @@ use liveshop_protocol::{
     Allocation, Amount, EntryId, HoldId, IdemKey, LotView, Notice, OrderId, OrderStatus,
     QueueEndReason, RoomEvent, SaleTerms, UserId, Winner,
 };
+use serde::{Deserialize, Serialize};
 
 use super::{Effect, Lot, LotEvent, LotReply, Outcome};
 use crate::error::Rejection;
@@ -44,7 +45,7 @@ pub fn hold_warning_lead_ms(hold_ttl_ms: u64) -> u64 {
     WARNING_LEAD_MS.min(hold_ttl_ms / 2)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     pub user: UserId,
     pub qty: u32,
@@ -52,14 +53,14 @@ pub struct Hold {
 }
 
 /// One buyer's units on this lot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Tally {
     held: u32,
     bought: u32,
     queued: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     terms: SaleTerms,
     holds: BTreeMap<u64, Hold>,

@@ -121,3 +121,9 @@ pub fn drive(lot: &mut Lot, until: u64) -> Vec<(u64, Outcome)> {
     }
     outs
 }
+
+/// A lot after a snapshot round trip (MessagePack), as passivation stores it.
+pub fn through_snapshot(lot: &Lot) -> Lot {
+    let bytes = rmp_serde::to_vec_named(lot).unwrap();
+    rmp_serde::from_slice(&bytes).unwrap()
+}
