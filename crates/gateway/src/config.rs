@@ -1,0 +1,153 @@
+//! The gateway's configuration: keys, URLs, lifetimes and limits. `Default`
+//! gives single-node defaults with an empty JWT key, which
+//! [`crate::ApiContext::new`] refuses: the node must supply one.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Everything the gateway needs besides the region, the store and the
+/// metrics handle.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// HS256 key of access tokens; at least 32 bytes.
+    pub jwt_secret: Vec<u8>,
+    /// Lifetime of an access token (`expires_in`).
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh-token family, renewed by each rotation.
+    pub refresh_ttl: Duration,
+    /// Base URL clients reach this node at, without a trailing slash; a
+    /// room's `hls_url` is `<public_url>/hls/<room>.m3u8`.
+    pub public_url: String,
+    /// Where hosts push their stream: a new room's `rtmp_url`.
+    pub rtmp_url: String,
+    pub limits: Limits,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            jwt_secret: Vec::new(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            public_url: "http://127.0.0.1:8080".into(),
+            rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("jwt_secret", &"***")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("public_url", &self.public_url)
+            .field("rtmp_url", &self.rtmp_url)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Bounds on what clients may cost the node.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open TCP connections (HTTP and WebSocket together). Accepting waits
+    /// while this many are open.
+    pub max_connections: usize,
+    /// Open WebSocket connections; an upgrade past this is answered 503.
+    pub max_websockets: usize,
+    /// Outbound messages a WebSocket may have queued (the capacity of its
+    /// [`liveshop_actors::ConnHandle`]); past it the connection is lagged.
+    pub conn_queue: usize,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// How long one request may wait for the actors or the store before it
+    /// is answered `unavailable`.
+    pub request_timeout: Duration,
+    /// The server pings every WebSocket this often.
+    pub ping_interval: Duration,
+    /// A WebSocket from which nothing (not even a pong) arrived for this long
+    /// is closed.
+    pub idle_timeout: Duration,
+    /// A connection that lags twice within this window is closed (1013).
+    pub lag_window: Duration,
+    /// How long shutdown waits for connections to finish.
+    pub shutdown_grace: Duration,
+    /// Password hashes computed at once; more wait.
+    pub max_concurrent_hashes: usize,
+    pub rates: RateLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 20_000,
+            max_websockets: 10_000,
+            conn_queue: 256,
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            lag_window: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            max_concurrent_hashes: 4,
+            rates: RateLimits::default(),
+        }
+    }
+}
+
+/// A token bucket: `per_second` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub const fn new(per_second: u32, burst: u32) -> Rate {
+        Rate { per_second, burst }
+    }
+}
+
+/// Request rates. Per user: `chat`, `like`, `bid` (bid and max_bid) and
+/// `hold`, over all of a user's connections on this node. Per connection:
+/// `messages`, every client message. Per client IP: `auth` (register and
+/// login).
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub chat: Rate,
+    pub like: Rate,
+    pub bid: Rate,
+    pub hold: Rate,
+    pub messages: Rate,
+    pub auth: Rate,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            chat: Rate::new(5, 10),
+            like: Rate::new(10, 30),
+            bid: Rate::new(10, 20),
+            hold: Rate::new(10, 20),
+            messages: Rate::new(100, 200),
+            auth: Rate::new(10, 50),
+        }
+    }
+}
+
+impl RateLimits {
+    /// Limits no test or benchmark reaches.
+    pub fn unlimited() -> Self {
+        let r = Rate::new(1_000_000, 1_000_000);
+        RateLimits {
+            chat: r,
+            like: r,
+            bid: r,
+            hold: r,
+            messages: r,
+            auth: r,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! [`ApiContext`]: the state every handler and connection shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use liveshop_actors::{ConnId, Region};
+use liveshop_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::GatewayConfig;
+use crate::limits::Limiters;
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the JWT secret must be at least 32 bytes")]
+    WeakJwtSecret,
+    #[error("{0} must be positive")]
+    Zero(&'static str),
+}
+
+/// The gateway's shared state. Cheap to clone.
+///
+/// Built by the node once at start-up with [`ApiContext::new`], then handed
+/// to [`crate::serve`] (or [`crate::router`] in tests).
+#[derive(Clone)]
+pub struct ApiContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    region: Region,
+    store: Arc<dyn Store>,
+    config: GatewayConfig,
+    metrics: PrometheusHandle,
+    jwt: JwtKeys,
+    limiters: Limiters,
+    hash_permits: Semaphore,
+    ws_permits: Arc<Semaphore>,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl ApiContext {
+    /// `metrics` comes from [`crate::install_metrics`].
+    pub fn new(
+        region: Region,
+        store: Arc<dyn Store>,
+        config: GatewayConfig,
+        metrics: PrometheusHandle,
+    ) -> Result<ApiContext, ConfigError> {
+        if config.jwt_secret.len() < 32 {
+            return Err(ConfigError::WeakJwtSecret);
+        }
+        let l = &config.limits;
+        for (name, v) in [
+            ("limits.max_connections", l.max_connections),
+            ("limits.max_websockets", l.max_websockets),
+            ("limits.conn_queue", l.conn_queue),
+            ("limits.max_body_bytes", l.max_body_bytes),
+            ("limits.max_concurrent_hashes", l.max_concurrent_hashes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if l.ping_interval.is_zero() || l.request_timeout.is_zero() {
+            return Err(ConfigError::Zero(
+                "limits.ping_interval and request_timeout",
+            ));
+        }
+        let (shutdown, _) = watch::channel(false);
+        Ok(ApiContext {
+            inner: Arc::new(Inner {
+                jwt: JwtKeys::new(&config.jwt_secret),
+                limiters: Limiters::new(&config.limits.rates),
+                hash_permits: Semaphore::new(config.limits.max_concurrent_hashes),
+                ws_permits: Arc::new(Semaphore::new(config.limits.max_websockets)),
+                next_conn: AtomicU64::new(1),
+                region,
+                store,
+                config,
+                metrics,
+                shutdown,
+            }),
+        })
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.inner.region
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &PrometheusHandle {
+        &self.inner.metrics
+    }
+
+    /// The access-token keys (tests use them to forge expired tokens).
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.inner.jwt
+    }
+
+    pub(crate) fn limiters(&self) -> &Limiters {
+        &self.inner.limiters
+    }
+
+    pub(crate) fn hash_permits(&self) -> &Semaphore {
+        &self.inner.hash_permits
+    }
+
+    /// One permit per open WebSocket.
+    pub(crate) fn ws_permits(&self) -> &Arc<Semaphore> {
+        &self.inner.ws_permits
+    }
+
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Tells every WebSocket to close (1001) and refuses new ones.
+    pub(crate) fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Waits until every WebSocket task has ended.
+    pub(crate) async fn websockets_done(&self) {
+        let all = u32::try_from(self.inner.config.limits.max_websockets).unwrap_or(u32::MAX);
+        // Holding every permit means no connection holds one. The semaphore
+        // is never closed, so this only returns once they are all back.
+        let _all = self.inner.ws_permits.acquire_many(all).await;
+    }
+}

@@ -1,0 +1,69 @@
+//! `GET /ws`: the WebSocket endpoint of the contract.
+//!
+//! - [`upgrade`]: the handshake and subprotocol choice.
+//! - [`conn`]: the connection task (read, answer, write, ping, close).
+//! - [`requests`]: what each request does.
+//! - [`outbox`]: batching outbound messages into frames, dropping events
+//!   already delivered.
+
+pub mod conn;
+pub mod outbox;
+pub mod requests;
+pub mod upgrade;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use liveshop_protocol::{MAX_FRAME_BYTES, Secret};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::context::ApiContext;
+use crate::error::{Error, Result};
+use upgrade::WsUpgrade;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/ws", get(ws_handler))
+}
+
+#[derive(Debug, Deserialize)]
+struct WsParams {
+    token: Option<Secret>,
+}
+
+/// tungstenite's buffers default to 128 KiB each, far more than an idle
+/// connection needs; client frames are capped at [`MAX_FRAME_BYTES`] (a
+/// bigger one closes the connection with 1009).
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(usize::MAX)
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+        .max_message_size(Some(MAX_FRAME_BYTES))
+}
+
+async fn ws_handler(
+    State(ctx): State<ApiContext>,
+    query: Result<Query<WsParams>, QueryRejection>,
+    upgrade: WsUpgrade,
+) -> Result<Response> {
+    if ctx.is_shutting_down() {
+        return Err(Error::Unavailable("shutting down".into()));
+    }
+    let Query(params) = query?;
+    let permit = ctx
+        .ws_permits()
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Unavailable("too many websocket connections".into()))?;
+    let (codec, protocol) = upgrade.negotiate();
+    let auth = params.token.map(|t| ctx.jwt().verify(t.expose()));
+    Ok(
+        upgrade.respond(protocol, websocket_config(), move |socket| {
+            conn::run(ctx, socket, codec, auth, permit)
+        }),
+    )
+}

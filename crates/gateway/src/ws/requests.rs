@@ -1,0 +1,539 @@
+//! What a connection's requests do: auth and rate checks, then a call to
+//! the region, and the reply in the contract's shape.
+
+use std::borrow::Cow;
+
+use governor::DefaultDirectRateLimiter;
+use liveshop_actors::{ActorError, ConnHandle, Joined};
+use liveshop_domain::{LotCommand, LotReply, Rejection, RoomCommand};
+use liveshop_protocol::{
+    ClientMessage, ErrorCode, ErrorReply, LotId, Reply, Request, RequestId, RoomId, Secret,
+    ServerMessage, UserId,
+};
+
+use super::outbox::Delivered;
+use crate::auth::jwt::Identity;
+use crate::context::ApiContext;
+use crate::limits::Action;
+use crate::metrics::RATE_LIMITED;
+use crate::util::random_seed;
+
+/// Why a request gets an `error` reply.
+#[derive(Debug)]
+pub enum Refusal {
+    Code(ErrorCode, Cow<'static, str>),
+    Rejected(Rejection),
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, msg: impl Into<Cow<'static, str>>) -> Self {
+        Refusal::Code(code, msg.into())
+    }
+
+    fn not_found(what: &'static str) -> Self {
+        Refusal::new(ErrorCode::NotFound, what)
+    }
+
+    pub fn into_message(self, rid: Option<RequestId>) -> ServerMessage {
+        match self {
+            Refusal::Rejected(Rejection::BidTooLow { min_amount }) => {
+                ServerMessage::Error(ErrorReply::bid_too_low(rid, min_amount))
+            }
+            Refusal::Rejected(r) => ServerMessage::error(rid, r.code(), r.to_string()),
+            Refusal::Code(code, msg) => ServerMessage::error(rid, code, msg),
+        }
+    }
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Self {
+        Refusal::Rejected(r)
+    }
+}
+
+impl From<ActorError> for Refusal {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::NotFound => Refusal::not_found("not found"),
+            other => {
+                tracing::warn!("actors: {other}");
+                Refusal::new(ErrorCode::Unavailable, "service unavailable; retry later")
+            }
+        }
+    }
+}
+
+type Answer = Result<Vec<ServerMessage>, Refusal>;
+
+/// A connection's state as far as requests are concerned.
+pub struct Session {
+    pub identity: Option<Identity>,
+    pub handle: ConnHandle,
+    pub delivered: Delivered,
+    limiter: DefaultDirectRateLimiter,
+}
+
+fn ok(reply: Reply) -> Answer {
+    Ok(vec![ServerMessage::ok(reply)])
+}
+
+/// The contract's `ok` fields for a lot's answer.
+fn lot_reply(rid: Option<RequestId>, reply: LotReply) -> Reply {
+    let base = Reply::empty(rid);
+    match reply {
+        LotReply::Opened { opens_ms, ends_ms } => Reply {
+            opens_ms: Some(opens_ms),
+            ends_ms,
+            ..base
+        },
+        LotReply::Closed | LotReply::Released | LotReply::Ticked => base,
+        LotReply::Bid { lot_seq, amount } => Reply {
+            lot_seq: Some(lot_seq),
+            amount: Some(amount),
+            ..base
+        },
+        LotReply::MaxBid { current } => Reply {
+            current: Some(current),
+            ..base
+        },
+        LotReply::Held {
+            hold,
+            qty,
+            expires_ms,
+        } => Reply {
+            hold: Some(hold),
+            qty: Some(qty),
+            expires_ms: Some(expires_ms),
+            ..base
+        },
+        LotReply::Queued { position } => Reply {
+            queued: true,
+            position: Some(position),
+            ..base
+        },
+        LotReply::Order { order, amount } => Reply {
+            order: Some(order),
+            amount: Some(amount),
+            ..base
+        },
+        LotReply::Entered { entry } => Reply {
+            entry: Some(entry),
+            ..base
+        },
+    }
+}
+
+impl Session {
+    pub fn new(ctx: &ApiContext, identity: Option<Identity>, handle: ConnHandle) -> Session {
+        Session {
+            identity,
+            handle,
+            delivered: Delivered::new(),
+            limiter: ctx.limiters().connection(),
+        }
+    }
+
+    /// Runs `fut` with the request timeout.
+    async fn call<T>(ctx: &ApiContext, fut: impl Future<Output = T>) -> Result<T, Refusal> {
+        tokio::time::timeout(ctx.config().limits.request_timeout, fut)
+            .await
+            .map_err(|_| {
+                tracing::warn!("a request to the actors timed out");
+                Refusal::new(ErrorCode::Unavailable, "timed out; retry later")
+            })
+    }
+
+    /// The replies to one client message, in order: one `ok`/`error`, then
+    /// for a `join` that replays, the replayed events.
+    pub async fn handle(&mut self, ctx: &ApiContext, msg: ClientMessage) -> Vec<ServerMessage> {
+        let rid = msg.rid;
+        if self.limiter.check().is_err() {
+            metrics::counter!(RATE_LIMITED, "kind" => "messages").increment(1);
+            let msg = "too many messages; slow down";
+            return vec![ServerMessage::error(rid, ErrorCode::RateLimited, msg)];
+        }
+        match self.dispatch(ctx, rid.clone(), msg.request).await {
+            Ok(msgs) => msgs,
+            Err(refusal) => vec![refusal.into_message(rid)],
+        }
+    }
+
+    fn user(&self) -> Result<Identity, Refusal> {
+        self.identity
+            .clone()
+            .ok_or_else(|| Refusal::new(ErrorCode::Unauthorized, "sign in to do this"))
+    }
+
+    fn limit(ctx: &ApiContext, action: Action, user: &UserId) -> Result<(), Refusal> {
+        if ctx.limiters().allow_user(action, user) {
+            Ok(())
+        } else {
+            let msg = format!("too many {} requests; slow down", action.as_str());
+            Err(Refusal::new(ErrorCode::RateLimited, msg))
+        }
+    }
+
+    async fn dispatch(&mut self, ctx: &ApiContext, rid: Option<RequestId>, req: Request) -> Answer {
+        match req {
+            Request::Ping => ok(Reply::empty(rid)),
+            Request::Auth { token } => {
+                let user_id = self.auth(ctx, token).await?;
+                ok(Reply {
+                    user_id: Some(user_id),
+                    ..Reply::empty(rid)
+                })
+            }
+            Request::Join { room, since } => self.join(ctx, rid, room, since).await,
+            Request::Leave { room } => {
+                self.delivered.remove(&room);
+                Self::call(ctx, ctx.region().leave(&room, self.handle.id)).await?;
+                ok(Reply::empty(rid))
+            }
+            Request::Chat { room, text } => {
+                let me = self.user()?;
+                Self::limit(ctx, Action::Chat, &me.user_id)?;
+                let cmd = RoomCommand::Chat {
+                    user: me.user_id,
+                    name: me.name,
+                    text,
+                };
+                Self::room(ctx, rid, &room, cmd).await
+            }
+            Request::Like { room, count } => {
+                let me = self.user()?;
+                Self::limit(ctx, Action::Like, &me.user_id)?;
+                let cmd = RoomCommand::Like {
+                    user: me.user_id,
+                    count,
+                };
+                Self::room(ctx, rid, &room, cmd).await
+            }
+            Request::Pin { room, lot } => {
+                let me = self.user()?;
+                Self::room(
+                    ctx,
+                    rid,
+                    &room,
+                    RoomCommand::Pin {
+                        by: me.user_id,
+                        lot,
+                    },
+                )
+                .await
+            }
+            Request::Bid { lot, amount } => {
+                let me = self.user()?;
+                Self::limit(ctx, Action::Bid, &me.user_id)?;
+                Self::lot(
+                    ctx,
+                    rid,
+                    &lot,
+                    LotCommand::Bid {
+                        bidder: me.user_id,
+                        amount,
+                    },
+                )
+                .await
+            }
+            Request::MaxBid { lot, amount } => {
+                let me = self.user()?;
+                Self::limit(ctx, Action::Bid, &me.user_id)?;
+                Self::lot(
+                    ctx,
+                    rid,
+                    &lot,
+                    LotCommand::MaxBid {
+                        bidder: me.user_id,
+                        max: amount,
+                    },
+                )
+                .await
+            }
+            Request::Hold { lot, qty } => {
+                let me = self.user()?;
+                Self::limit(ctx, Action::Hold, &me.user_id)?;
+                Self::lot(
+                    ctx,
+                    rid,
+                    &lot,
+                    LotCommand::Hold {
+                        user: me.user_id,
+                        qty,
+                    },
+                )
+                .await
+            }
+            Request::Release { hold } => {
+                let me = self.user()?;
+                let lot = hold
+                    .lot()
+                    .ok_or_else(|| Refusal::not_found("no such hold"))?;
+                Self::lot(
+                    ctx,
+                    rid,
+                    &lot,
+                    LotCommand::Release {
+                        user: me.user_id,
+                        hold,
+                    },
+                )
+                .await
+            }
+            Request::Checkout { hold, idem } => {
+                let me = self.user()?;
+                let lot = hold
+                    .lot()
+                    .ok_or_else(|| Refusal::not_found("no such hold"))?;
+                let cmd = LotCommand::Checkout {
+                    user: me.user_id,
+                    hold,
+                    idem,
+                };
+                Self::lot(ctx, rid, &lot, cmd).await
+            }
+            Request::Enter { lot } => {
+                let me = self.user()?;
+                Self::lot(ctx, rid, &lot, LotCommand::Enter { user: me.user_id }).await
+            }
+            Request::OpenLot { lot } => {
+                let me = self.user()?;
+                let cmd = LotCommand::Open {
+                    by: me.user_id,
+                    seed: random_seed(),
+                };
+                Self::lot(ctx, rid, &lot, cmd).await
+            }
+            Request::CloseLot { lot } => {
+                let me = self.user()?;
+                Self::lot(ctx, rid, &lot, LotCommand::Close { by: me.user_id }).await
+            }
+        }
+    }
+
+    async fn lot(ctx: &ApiContext, rid: Option<RequestId>, lot: &LotId, cmd: LotCommand) -> Answer {
+        let reply = Self::call(ctx, ctx.region().lot_command(lot, cmd))
+            .await?
+            .map_err(|e| match e {
+                ActorError::NotFound => Refusal::not_found("no such lot"),
+                other => other.into(),
+            })??;
+        ok(lot_reply(rid, reply))
+    }
+
+    async fn room(
+        ctx: &ApiContext,
+        rid: Option<RequestId>,
+        room: &RoomId,
+        cmd: RoomCommand,
+    ) -> Answer {
+        Self::call(ctx, ctx.region().room_command(room, cmd))
+            .await?
+            .map_err(|e| match e {
+                ActorError::NotFound => Refusal::not_found("no such room"),
+                other => other.into(),
+            })??;
+        ok(Reply::empty(rid))
+    }
+
+    /// Signs the connection in. The same user again (a fresh token) is
+    /// fine; another user is refused.
+    async fn auth(&mut self, ctx: &ApiContext, token: Secret) -> Result<UserId, Refusal> {
+        let identity = ctx
+            .jwt()
+            .verify(token.expose())
+            .map_err(|e| Refusal::new(ErrorCode::Unauthorized, e.to_string()))?;
+        let user_id = identity.user_id.clone();
+        match &self.identity {
+            Some(current) if current.user_id == user_id => {}
+            Some(_) => {
+                let msg = "this connection is signed in as another user";
+                return Err(Refusal::new(ErrorCode::BadRequest, msg));
+            }
+            None => {
+                self.handle.user = Some(user_id.clone());
+                Self::call(ctx, ctx.region().attach(&user_id, &self.handle)).await?;
+            }
+        }
+        self.identity = Some(identity);
+        Ok(user_id)
+    }
+
+    /// `join`: an `ok` with the snapshot, or a plain `ok` followed by the
+    /// replayed events. The connection reads its outbound queue only after
+    /// these are written, so no event of the room overtakes the `ok`.
+    async fn join(
+        &mut self,
+        ctx: &ApiContext,
+        rid: Option<RequestId>,
+        room: RoomId,
+        since: Option<u64>,
+    ) -> Answer {
+        let joined = Self::call(ctx, ctx.region().join(&room, since, &self.handle))
+            .await?
+            .map_err(|e| match e {
+                ActorError::NotFound => Refusal::not_found("no such room"),
+                other => other.into(),
+            })??;
+        Ok(self.joined(rid, room, since.unwrap_or(0), joined, false))
+    }
+
+    /// Records a join's starting point and turns it into messages. A
+    /// resynchronisation (`reset`) always marks its snapshot as a reset.
+    fn joined(
+        &mut self,
+        rid: Option<RequestId>,
+        room: RoomId,
+        since: u64,
+        joined: Joined,
+        reset: bool,
+    ) -> Vec<ServerMessage> {
+        match joined {
+            Joined::Snapshot(mut snapshot) => {
+                snapshot.reset |= reset;
+                self.delivered.insert(room, snapshot.seq);
+                vec![ServerMessage::ok(Reply {
+                    snapshot: Some(snapshot),
+                    ..Reply::empty(rid)
+                })]
+            }
+            Joined::Replay(events) => {
+                let mut out = Vec::with_capacity(events.len() + 1);
+                if !reset {
+                    out.push(ServerMessage::ok(Reply::empty(rid)));
+                }
+                let mut last = since;
+                for e in events {
+                    if e.seq > last {
+                        last = e.seq;
+                        out.push(ServerMessage::event(room.clone(), e.seq, e.event));
+                    }
+                }
+                self.delivered.insert(room, last);
+                out
+            }
+        }
+    }
+
+    /// After a `lagged`: joins `room` again from the last delivered seq.
+    /// Replayable events follow directly; otherwise an `ok` without `rid`
+    /// carries a snapshot with `reset`. If the room cannot be joined, the
+    /// connection stops following it and is told with an `error`.
+    pub async fn resync(&mut self, ctx: &ApiContext, room: RoomId) -> Vec<ServerMessage> {
+        let Some(&since) = self.delivered.get(&room) else {
+            return Vec::new();
+        };
+        let result = Self::call(ctx, ctx.region().join(&room, Some(since), &self.handle)).await;
+        match result {
+            Ok(Ok(Ok(joined))) => self.joined(None, room, since, joined, true),
+            Ok(Ok(Err(rejection))) => {
+                self.delivered.remove(&room);
+                vec![Refusal::from(rejection).into_message(None)]
+            }
+            Ok(Err(e)) => {
+                self.delivered.remove(&room);
+                vec![Refusal::from(e).into_message(None)]
+            }
+            Err(refusal) => {
+                self.delivered.remove(&room);
+                vec![refusal.into_message(None)]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use liveshop_protocol::{EntryId, HoldId, OrderId};
+
+    use super::*;
+
+    #[test]
+    fn lot_replies_fill_the_contract_fields() {
+        let lot = LotId::new("L1").unwrap();
+        let rid = Some(RequestId::new("r").unwrap());
+        let r = lot_reply(
+            rid.clone(),
+            LotReply::Bid {
+                lot_seq: 3,
+                amount: 1200,
+            },
+        );
+        assert_eq!(
+            (r.lot_seq, r.amount, r.rid.clone()),
+            (Some(3), Some(1200), rid.clone())
+        );
+        let r = lot_reply(None, LotReply::Queued { position: 4 });
+        assert!(r.queued);
+        assert_eq!((r.position, r.hold.clone()), (Some(4), None));
+        let hold = HoldId::for_lot(&lot, 1);
+        let r = lot_reply(
+            None,
+            LotReply::Held {
+                hold: hold.clone(),
+                qty: 2,
+                expires_ms: 9,
+            },
+        );
+        assert_eq!(
+            (r.hold, r.qty, r.expires_ms),
+            (Some(hold), Some(2), Some(9))
+        );
+        let order = OrderId::for_lot(&lot, 1);
+        let r = lot_reply(
+            None,
+            LotReply::Order {
+                order: order.clone(),
+                amount: 5,
+            },
+        );
+        assert_eq!((r.order, r.amount), (Some(order), Some(5)));
+        let entry = EntryId::for_lot(&lot, 1);
+        assert_eq!(
+            lot_reply(
+                None,
+                LotReply::Entered {
+                    entry: entry.clone()
+                }
+            )
+            .entry,
+            Some(entry)
+        );
+        let r = lot_reply(
+            None,
+            LotReply::Opened {
+                opens_ms: 1,
+                ends_ms: None,
+            },
+        );
+        assert_eq!((r.opens_ms, r.ends_ms), (Some(1), None));
+        assert_eq!(
+            lot_reply(None, LotReply::MaxBid { current: 7 }).current,
+            Some(7)
+        );
+        assert_eq!(lot_reply(None, LotReply::Closed), Reply::empty(None));
+    }
+
+    #[test]
+    fn refusals_carry_codes_and_min_amount() {
+        let rid = Some(RequestId::new("r").unwrap());
+        match Refusal::from(Rejection::BidTooLow { min_amount: 1500 }).into_message(rid.clone()) {
+            ServerMessage::Error(e) => {
+                assert_eq!(e.code, ErrorCode::BidTooLow);
+                assert_eq!(e.min_amount, Some(1500));
+                assert_eq!(e.rid, rid);
+            }
+            other => panic!("{other:?}"),
+        }
+        match Refusal::from(ActorError::Unavailable("disk".into())).into_message(None) {
+            ServerMessage::Error(e) => {
+                assert_eq!(e.code, ErrorCode::Unavailable);
+                assert!(!e.message.contains("disk"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match Refusal::from(Rejection::Forbidden).into_message(None) {
+            ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::Forbidden),
+            other => panic!("{other:?}"),
+        }
+    }
+}

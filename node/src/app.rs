@@ -1,0 +1,168 @@
+//! Wiring: the store, the actors, the gateway; start-up and graceful shutdown.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use liveshop_actors::{ActorError, Region};
+use liveshop_gateway::{ApiContext, GatewayConfig, Limits, install_metrics, serve};
+use liveshop_store::{EmbeddedStore, Store, StoreError};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::demo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("actors: {0}")]
+    Actors(#[from] ActorError),
+    #[error("gateway configuration: {0}")]
+    Gateway(#[from] liveshop_gateway::ConfigError),
+    #[error("demo data: {0}")]
+    Demo(String),
+    #[error("JWT key: {0}")]
+    Key(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+    let what = what.into();
+    move |source| AppError::Io { what, source }
+}
+
+/// Runs the node until SIGTERM or Ctrl-C.
+pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
+    let metrics = install_metrics();
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(io(format!("creating {}", config.data_dir.display())))?;
+    let jwt_secret = jwt_secret(&config)?;
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(config.data_dir.join("store"))?);
+    let region = Region::start(store.clone(), config.actor_config()).await?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(io(format!("listening on {}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the listening address"))?;
+    let gateway = GatewayConfig {
+        jwt_secret,
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        rtmp_url: config.rtmp_url.clone(),
+        limits: Limits {
+            conn_queue: config.actors.conn_queue,
+            rates: config.rate_limits.into(),
+            ..Limits::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let ctx = ApiContext::new(region.clone(), store.clone(), gateway, metrics)?;
+    if seed_demo {
+        let info = demo::seed(&ctx, addr).await?;
+        println!("{info}");
+    }
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    // Tests and scripts wait for this line.
+    println!("liveshop listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    serve(listener, ctx, shutdown_signal())
+        .await
+        .map_err(io("serving"))?;
+    tracing::info!("connections closed; stopping the actors");
+    region.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The configured key, or the one kept in `<data_dir>/jwt.key` (made on first
+/// start), so tokens stay valid across restarts.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, AppError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    load_or_create_key(&config.data_dir.join("jwt.key"))
+}
+
+fn load_or_create_key(path: &Path) -> Result<Vec<u8>, AppError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let key = text.trim();
+            if key.len() < 64 {
+                return Err(AppError::Key(format!(
+                    "{} holds a key shorter than 32 bytes; delete it to make a new one",
+                    path.display()
+                )));
+            }
+            return Ok(key.as_bytes().to_vec());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    }
+    let key = liveshop_gateway::util::random_hex(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io(format!("writing {}", path.display())))?;
+    tracing::info!("generated a JWT key in {}", path.display());
+    Ok(key.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_key_is_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.key");
+        let first = load_or_create_key(&path).unwrap();
+        assert!(first.len() >= 64);
+        assert_eq!(load_or_create_key(&path).unwrap(), first);
+        std::fs::write(&path, "short").unwrap();
+        assert!(load_or_create_key(&path).is_err());
+    }
+}

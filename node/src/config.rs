@@ -1,0 +1,301 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then
+//! `LIVESHOP_*` environment variables, then command-line flags, each
+//! overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use liveshop_gateway::{Rate, RateLimits};
+use serde::Deserialize;
+
+/// The liveshop node.
+#[derive(Debug, Parser)]
+#[command(name = "liveshop", version, about = "A live-shopping backend node")]
+pub struct Cli {
+    /// A TOML configuration file (see config/liveshop.toml).
+    #[arg(long, env = "LIVESHOP_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to serve HTTP and WebSocket on (port 0 picks a free port).
+    #[arg(long, env = "LIVESHOP_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded store and the generated JWT key.
+    #[arg(long, env = "LIVESHOP_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "LIVESHOP_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Seed a demo seller, a live room and a few open lots at start-up.
+    #[arg(long, env = "LIVESHOP_DEMO", global = true)]
+    pub demo: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the node (the default).
+    Run,
+    /// Run the node with demo data (same as `--demo`).
+    Demo,
+    /// Print the effective configuration as TOML and exit.
+    Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Base URL clients reach this node at (for `hls_url`); defaults to
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Where sellers push their stream (`rtmp_url` of a new room).
+    pub rtmp_url: String,
+    /// HS256 key for access tokens. When absent, a random key is generated
+    /// once and kept in `<data_dir>/jwt.key`, so tokens survive restarts.
+    pub jwt_secret: Option<String>,
+    pub log_format: LogFormat,
+    /// A `tracing` filter (`RUST_LOG` syntax); `RUST_LOG` overrides it.
+    pub log: String,
+    pub actors: ActorsConfig,
+    pub rate_limits: RatesConfig,
+}
+
+/// Token buckets: `per_second` requests a second with bursts of `burst`.
+/// Per user: chat, like, bid (bid and max_bid), hold. Per connection:
+/// messages (every WebSocket message). Per client IP: auth (register, login).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RatesConfig {
+    pub chat: RateConfig,
+    pub like: RateConfig,
+    pub bid: RateConfig,
+    pub hold: RateConfig,
+    pub messages: RateConfig,
+    pub auth: RateConfig,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl From<Rate> for RateConfig {
+    fn from(r: Rate) -> Self {
+        RateConfig {
+            per_second: r.per_second,
+            burst: r.burst,
+        }
+    }
+}
+
+impl From<RateConfig> for Rate {
+    fn from(r: RateConfig) -> Self {
+        Rate::new(r.per_second, r.burst)
+    }
+}
+
+impl Default for RatesConfig {
+    fn default() -> Self {
+        let d = RateLimits::default();
+        RatesConfig {
+            chat: d.chat.into(),
+            like: d.like.into(),
+            bid: d.bid.into(),
+            hold: d.hold.into(),
+            messages: d.messages.into(),
+            auth: d.auth.into(),
+        }
+    }
+}
+
+impl From<RatesConfig> for RateLimits {
+    fn from(r: RatesConfig) -> Self {
+        RateLimits {
+            chat: r.chat.into(),
+            like: r.like.into(),
+            bid: r.bid.into(),
+            hold: r.hold.into(),
+            messages: r.messages.into(),
+            auth: r.auth.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActorsConfig {
+    /// Seconds an idle lot or room stays in memory before it passivates.
+    pub passivate_after_secs: u64,
+    /// Milliseconds between a room's coalesced `stock`/`hearts`/`viewers`.
+    pub room_tick_ms: u64,
+    /// Room events kept for `join {since}`.
+    pub replay_buffer: usize,
+    /// Messages a connection may have queued before it is lagged.
+    pub conn_queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
+            jwt_secret: None,
+            log_format: LogFormat::Text,
+            log: "info,fjall=warn,lsm_tree=warn".into(),
+            actors: ActorsConfig::default(),
+            rate_limits: RatesConfig::default(),
+        }
+    }
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        let d = liveshop_actors::ActorConfig::default();
+        ActorsConfig {
+            passivate_after_secs: d.passivate_after.as_secs(),
+            room_tick_ms: d.room_tick.as_millis() as u64,
+            replay_buffer: d.replay_buffer,
+            conn_queue: d.conn_queue,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the file, then the flags and environment in `cli`.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = cli.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &cli.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(format) = cli.log_format {
+            config.log_format = format;
+        }
+        if let Ok(secret) = std::env::var("LIVESHOP_JWT_SECRET") {
+            config.jwt_secret = Some(secret);
+        }
+        if let Ok(url) = std::env::var("LIVESHOP_PUBLIC_URL") {
+            config.public_url = Some(url);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError::Invalid(
+                "jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        let r = &self.rate_limits;
+        for (name, rate) in [
+            ("chat", r.chat),
+            ("like", r.like),
+            ("bid", r.bid),
+            ("hold", r.hold),
+            ("messages", r.messages),
+            ("auth", r.auth),
+        ] {
+            if rate.per_second == 0 || rate.burst == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "rate_limits.{name}: per_second and burst must be positive"
+                )));
+            }
+        }
+        if self.actors.room_tick_ms == 0 || self.actors.conn_queue == 0 {
+            return Err(ConfigError::Invalid(
+                "actors.room_tick_ms and actors.conn_queue must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn actor_config(&self) -> liveshop_actors::ActorConfig {
+        liveshop_actors::ActorConfig {
+            passivate_after: Duration::from_secs(self.actors.passivate_after_secs),
+            room_tick: Duration::from_millis(self.actors.room_tick_ms),
+            replay_buffer: self.actors.replay_buffer,
+            conn_queue: self.actors.conn_queue,
+            ..liveshop_actors::ActorConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/liveshop.toml");
+        let file = Config::from_file(&path).unwrap();
+        let defaults = Config::default();
+        assert_eq!(file.listen, defaults.listen);
+        assert_eq!(file.data_dir, defaults.data_dir);
+        assert_eq!(file.actors.room_tick_ms, defaults.actors.room_tick_ms);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let err = toml::from_str::<Config>("lissten = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("lissten"), "{err}");
+        let err = toml::from_str::<Config>("listen = \"not an address\"").unwrap_err();
+        assert!(
+            err.to_string().contains("listen") || err.to_string().contains("address"),
+            "{err}"
+        );
+        let short = Config {
+            jwt_secret: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(short.check().is_err());
+    }
+}
