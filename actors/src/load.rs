@@ -109,6 +109,10 @@ pub(crate) async fn may_have_deadline(store: &dyn Store, lot: &LotId) -> bool {
     }
 }
 
+/// Orders written at once: enough for the store to commit them together,
+/// few enough that recovering a big sale does not flood the runtime.
+const ORDERS_AT_ONCE: usize = 256;
+
 /// Writes the orders for the listings, concurrently so the store can commit
 /// them together. Idempotent. Returns whether all were written.
 pub(crate) async fn record_orders(
@@ -116,39 +120,42 @@ pub(crate) async fn record_orders(
     record: &LotRecord,
     orders: Vec<NewOrder>,
 ) -> bool {
-    let mut tasks = tokio::task::JoinSet::new();
     let created_ms = now_ms();
-    for o in orders {
-        let store = store.clone();
-        let rec = OrderRecord {
-            order_id: o.order,
-            lot_id: record.lot_id.clone(),
-            room_id: record.room_id.clone(),
-            buyer: o.buyer,
-            seller: record.host.clone(),
-            qty: o.qty,
-            total: o.total,
-            idem: o.idem,
-            status: OrderStatus::Placed,
-            created_ms,
-        };
-        tasks.spawn(async move {
-            let r = store.put_order(&rec).await;
-            (rec.order_id, r)
-        });
-    }
     let mut ok = true;
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((_, Ok(_))) => {}
-            Ok((order, Err(err))) => {
-                // The order is in the lot's log; the next recovery records it.
-                tracing::error!(%order, %err, "cannot record an order");
-                ok = false;
-            }
-            Err(err) => {
-                tracing::error!(%err, "order task failed");
-                ok = false;
+    let mut orders = orders.into_iter().peekable();
+    while orders.peek().is_some() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for o in orders.by_ref().take(ORDERS_AT_ONCE) {
+            let store = store.clone();
+            let rec = OrderRecord {
+                order_id: o.order,
+                lot_id: record.lot_id.clone(),
+                room_id: record.room_id.clone(),
+                buyer: o.buyer,
+                seller: record.host.clone(),
+                qty: o.qty,
+                total: o.total,
+                idem: o.idem,
+                status: OrderStatus::Placed,
+                created_ms,
+            };
+            tasks.spawn(async move {
+                let r = store.put_order(&rec).await;
+                (rec.order_id, r)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((_, Ok(_))) => {}
+                Ok((order, Err(err))) => {
+                    // The order is in the lot's log; the next recovery writes it.
+                    tracing::error!(%order, %err, "cannot record an order");
+                    ok = false;
+                }
+                Err(err) => {
+                    tracing::error!(%err, "order task failed");
+                    ok = false;
+                }
             }
         }
     }

@@ -136,7 +136,10 @@ impl Region {
     }
 
     /// Records a new lot (already validated by the caller with
-    /// `LotDef::new`) and adds it to its room. Returns its draft state.
+    /// `LotDef::new`) and adds it to its room. Returns its draft state. The
+    /// caller checks that the room exists and is the host's: the lot record
+    /// is written before the room is asked (a room that is missing answers
+    /// [`ActorError::NotFound`] and the record stays unused).
     pub async fn create_lot(&self, record: LotRecord) -> Result<LotView, ActorError> {
         self.check_open()?;
         let def = load::lot_def(&record)?;
@@ -399,10 +402,12 @@ impl Region {
                 if self.shared.is_closing() {
                     return;
                 }
-                if load::may_have_deadline(store.as_ref(), &lot.lot_id).await
-                    && let Err(err) = self.lot_view(&lot.lot_id).await
-                {
-                    tracing::warn!(lot = %lot.lot_id, %err, "cannot wake a lot");
+                if !load::may_have_deadline(store.as_ref(), &lot.lot_id).await {
+                    continue;
+                }
+                match self.lot_view(&lot.lot_id).await {
+                    Ok(_) | Err(ActorError::ShuttingDown) => {}
+                    Err(err) => tracing::warn!(lot = %lot.lot_id, %err, "cannot wake a lot"),
                 }
             }
         }
