@@ -13,7 +13,26 @@
 //! and defines no wire type (the protocol crate does).
 //!
 //! The node builds an [`ApiContext`] once (with [`install_metrics`]'s handle)
-//! and calls [`serve`] with its listener and a shutdown future.
+//! and calls [`serve`] with its listener and a shutdown future; when `serve`
+//! returns, every connection is closed and the region can be shut down.
+//!
+//! # Decisions where the contract is silent
+//! - A bad `?token=` does not fail the handshake (a browser could not tell
+//!   why): the connection opens anonymous and gets an `error`
+//!   (`unauthorized`, no `rid`). An `auth` with another user's token than the
+//!   connection's is `bad_request`; the same user's fresh token is `ok`.
+//!   Tokens are checked when presented, not again during the connection.
+//! - After a `lagged` notice, each affected room is joined again from the
+//!   last delivered seq: the missed events follow directly when the room can
+//!   replay them, otherwise an `ok` without `rid` carries a snapshot with
+//!   `"reset": true`. A second lag within `limits.lag_window` closes the
+//!   connection with 1013.
+//! - Close codes: 1001 at shutdown, 1009 for a frame over 64 KiB (then the
+//!   socket is drained so the client reads the close), 1013 for a slow
+//!   reader, 1000 for an idle connection (no frame or pong for
+//!   `limits.idle_timeout`), 1002/1007 for protocol or UTF-8 violations.
+//! - HTTP 405 answers with the code `bad_request`; unknown routes 404
+//!   `not_found`. Ids in paths that break the id rules are 404.
 //!
 //! # Layout
 //! - `server.rs`: [`router`] (every route and layer) and [`serve`] (connection
@@ -27,7 +46,8 @@
 //! - `http/`: one `router()` per resource (`users.rs`, `rooms.rs`, `lots.rs`,
 //!   `orders.rs`, `rtmp.rs`, `health.rs`), merged in `http/mod.rs`.
 //! - `ws/`: the handshake (`upgrade.rs`), the connection task (`conn.rs`),
-//!   requests (`requests.rs`), outbound frames (`outbox.rs`).
+//!   requests (`requests.rs`) and their replies (`replies.rs`), outbound
+//!   frames (`outbox.rs`).
 //! - `limits.rs`: rate limiters. `metrics.rs`: metric names, the recorder,
 //!   the HTTP middleware. `util.rs`: time, randomness, hex.
 

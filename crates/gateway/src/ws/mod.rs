@@ -2,12 +2,13 @@
 //!
 //! - [`upgrade`]: the handshake and subprotocol choice.
 //! - [`conn`]: the connection task (read, answer, write, ping, close).
-//! - [`requests`]: what each request does.
+//! - [`requests`]: what each request does; [`replies`]: the replies it gets.
 //! - [`outbox`]: batching outbound messages into frames, dropping events
 //!   already delivered.
 
 pub mod conn;
 pub mod outbox;
+pub mod replies;
 pub mod requests;
 pub mod upgrade;
 

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async};
 
 /// How long any one wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -239,6 +239,17 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(addr: SocketAddr, token: Option<&str>, codec: Codec) -> Ws {
+        Self::connect_with(addr, token, codec, None).await
+    }
+
+    /// Connects with the socket's receive buffer set to `recv_buffer`
+    /// bytes, so a client that stops reading blocks the server soon.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        token: Option<&str>,
+        codec: Codec,
+        recv_buffer: Option<u32>,
+    ) -> Ws {
         let url = match token {
             Some(t) => format!("ws://{addr}/ws?token={t}"),
             None => format!("ws://{addr}/ws"),
@@ -250,10 +261,16 @@ impl Ws {
         };
         req.headers_mut()
             .insert("sec-websocket-protocol", HeaderValue::from_static(proto));
-        let (stream, resp) = tokio::time::timeout(PATIENCE, connect_async(req))
-            .await
-            .expect("connect in time")
-            .expect("connect");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+        }
+        let tcp = socket.connect(addr).await.expect("tcp connect");
+        let (stream, resp) =
+            tokio::time::timeout(PATIENCE, client_async(req, MaybeTlsStream::Plain(tcp)))
+                .await
+                .expect("connect in time")
+                .expect("connect");
         let protocol = resp
             .headers()
             .get("sec-websocket-protocol")
@@ -415,4 +432,17 @@ pub fn expired_token(server: &TestServer, user: &User, role: liveshop_protocol::
         .jwt()
         .sign(&Claims::new(&identity, now - 3_600, 60))
         .expect("sign")
+}
+
+/// A seller with a room, a buyer, and the room id.
+pub async fn room_with_users(server: &TestServer) -> (User, User, String) {
+    let api = server.api();
+    let seller = api.register("seller", "seller").await;
+    let buyer = api.register("buyer", "buyer").await;
+    let room = api.room(&seller).await;
+    (seller, buyer, room)
+}
+
+pub fn seq(v: &Value) -> u64 {
+    v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"))
 }

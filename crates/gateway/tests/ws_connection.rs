@@ -1,27 +1,14 @@
-//! `GET /ws` over real sockets: auth, bad input, frame limits, joins and
-//! replays, both codecs, lot commands, checkout idempotency, shutdown.
+//! `GET /ws` over real sockets, the connection itself: auth, bad input,
+//! frame limits, both codecs, rate limits, idle timeout, shutdown.
 
 mod common;
 
 use common::*;
 use liveshop_gateway::{Rate, RateLimits};
 use liveshop_protocol::Role;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// A seller with a room, a buyer, and the room id.
-async fn room_with_users(server: &TestServer) -> (User, User, String) {
-    let api = server.api();
-    let seller = api.register("seller", "seller").await;
-    let buyer = api.register("buyer", "buyer").await;
-    let room = api.room(&seller).await;
-    (seller, buyer, room)
-}
-
-fn seq(v: &Value) -> u64 {
-    v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"))
-}
 
 #[tokio::test]
 async fn anonymous_connections_watch_but_cannot_act() {
@@ -196,108 +183,6 @@ async fn an_oversized_frame_closes_with_1009_and_others_are_still_served() {
 }
 
 #[tokio::test]
-async fn join_answers_a_snapshot_then_every_later_event_in_order() {
-    let server = TestServer::start().await;
-    let (seller, buyer, room) = room_with_users(&server).await;
-    let api = server.api();
-    let lot = api.lot(&seller, &room, sale_spec()).await;
-
-    let mut watcher = server.ws(Some(&buyer.token)).await;
-    let joined = watcher.request(json!({"type": "join", "room": room})).await;
-    assert_ok(&joined);
-    let snapshot = &joined["snapshot"];
-    assert!(
-        snapshot["lots"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l["lot"] == lot.as_str()),
-        "{joined}"
-    );
-    let start = snapshot["seq"].as_u64().unwrap();
-
-    let mut host = server.ws(Some(&seller.token)).await;
-    let opened = host.request(json!({"type": "open_lot", "lot": lot})).await;
-    assert_ok(&opened);
-    assert!(opened["opens_ms"].is_u64(), "{opened}");
-    for i in 0..3 {
-        let chat = json!({"type": "chat", "room": room, "text": format!("hello {i}")});
-        assert_ok(&host.request(chat).await);
-    }
-
-    // The lot event, then the three chats, with consecutive seqs.
-    let mut expected = start + 1;
-    let mut chats = Vec::new();
-    while chats.len() < 3 {
-        let v = watcher.next_matching(|v| v["type"] == "event").await;
-        assert_eq!(v["room"], room.as_str());
-        assert_eq!(seq(&v), expected, "no gaps: {v}");
-        expected += 1;
-        match v["event"]["kind"].as_str() {
-            Some("chat") => {
-                assert_eq!(v["event"]["name"], "seller");
-                assert_eq!(v["event"]["user"], seller.id.as_str());
-                chats.push(v["event"]["text"].as_str().unwrap().to_owned());
-            }
-            Some("lot") => {
-                assert_eq!(v["event"]["lot"], lot.as_str());
-                assert_eq!(v["event"]["lot_kind"], "sale");
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(chats, ["hello 0", "hello 1", "hello 2"]);
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn join_since_replays_what_was_missed() {
-    let server = TestServer::start().await;
-    let (seller, buyer, room) = room_with_users(&server).await;
-    let mut host = server.ws(Some(&seller.token)).await;
-    assert_ok(
-        &host
-            .request(json!({"type": "chat", "room": room, "text": "first"}))
-            .await,
-    );
-
-    let mut ws = server.ws(Some(&buyer.token)).await;
-    let joined = ws.request(json!({"type": "join", "room": room})).await;
-    let since = joined["snapshot"]["seq"].as_u64().unwrap();
-    drop(ws);
-
-    for text in ["missed 1", "missed 2"] {
-        assert_ok(
-            &host
-                .request(json!({"type": "chat", "room": room, "text": text}))
-                .await,
-        );
-    }
-    let mut ws = server.ws(Some(&buyer.token)).await;
-    let reply = ws
-        .request(json!({"type": "join", "room": room, "since": since}))
-        .await;
-    assert_ok(&reply);
-    let mut texts = Vec::new();
-    if reply.get("snapshot").is_some() {
-        // The node could not replay: it must say so.
-        assert_eq!(reply["snapshot"]["reset"], true, "{reply}");
-    } else {
-        let mut expected = since + 1;
-        while texts.len() < 2 {
-            let v = ws.next_matching(|v| v["type"] == "event").await;
-            assert_eq!(seq(&v), expected, "{v}");
-            expected += 1;
-            if v["event"]["kind"] == "chat" {
-                texts.push(v["event"]["text"].as_str().unwrap().to_owned());
-            }
-        }
-        assert_eq!(texts, ["missed 1", "missed 2"]);
-    }
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn msgpack_connections_use_binary_frames_both_ways() {
     let server = TestServer::start().await;
     let (seller, buyer, room) = room_with_users(&server).await;
@@ -332,109 +217,6 @@ async fn msgpack_connections_use_binary_frames_both_ways() {
 }
 
 #[tokio::test]
-async fn host_commands_from_a_buyer_are_forbidden() {
-    let server = TestServer::start().await;
-    let (seller, buyer, room) = room_with_users(&server).await;
-    let lot = server.api().lot(&seller, &room, auction_spec()).await;
-    let mut ws = server.ws(Some(&buyer.token)).await;
-    for req in [
-        json!({"type": "open_lot", "lot": lot}),
-        json!({"type": "close_lot", "lot": lot}),
-        json!({"type": "pin", "room": room, "lot": lot}),
-    ] {
-        assert_ws_error(&ws.request(req).await, "forbidden");
-    }
-    let mut host = server.ws(Some(&seller.token)).await;
-    assert_ok(
-        &host
-            .request(json!({"type": "pin", "room": room, "lot": lot}))
-            .await,
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn bids_follow_the_lot_state_and_its_minimum() {
-    let server = TestServer::start().await;
-    let (seller, buyer, room) = room_with_users(&server).await;
-    let lot = server.api().lot(&seller, &room, auction_spec()).await;
-    let mut ws = server.ws(Some(&buyer.token)).await;
-    let mut host = server.ws(Some(&seller.token)).await;
-
-    let bid = |amount: u64| json!({"type": "bid", "lot": lot, "amount": amount});
-    assert_ws_error(&ws.request(bid(1500)).await, "lot_not_open");
-    assert_ok(&host.request(json!({"type": "open_lot", "lot": lot})).await);
-    let low = ws.request(bid(500)).await;
-    assert_ws_error(&low, "bid_too_low");
-    assert_eq!(low["min_amount"], 1000, "{low}");
-    let ok = ws.request(bid(1500)).await;
-    assert_ok(&ok);
-    assert_eq!(
-        (ok["lot_seq"].as_u64(), ok["amount"].as_u64()),
-        (Some(1), Some(1500)),
-        "{ok}"
-    );
-    let proxy = ws
-        .request(json!({"type": "max_bid", "lot": lot, "amount": 5000}))
-        .await;
-    assert_ok(&proxy);
-    assert!(proxy["current"].is_u64(), "{proxy}");
-
-    assert_ok(&host.request(json!({"type": "close_lot", "lot": lot})).await);
-    assert_ws_error(&ws.request(bid(9000)).await, "lot_not_open");
-    assert_ws_error(
-        &host.request(json!({"type": "open_lot", "lot": lot})).await,
-        "bad_state",
-    );
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn checkout_with_the_same_idem_key_makes_one_order() {
-    let server = TestServer::start().await;
-    let (seller, buyer, room) = room_with_users(&server).await;
-    let api = server.api();
-    let lot = api.lot(&seller, &room, sale_spec()).await;
-    let mut host = server.ws(Some(&seller.token)).await;
-    assert_ok(&host.request(json!({"type": "open_lot", "lot": lot})).await);
-
-    let mut ws = server.ws(Some(&buyer.token)).await;
-    let held = ws
-        .request(json!({"type": "hold", "lot": lot, "qty": 1}))
-        .await;
-    assert_ok(&held);
-    assert_eq!(held["qty"], 1);
-    assert!(held["expires_ms"].is_u64(), "{held}");
-    let hold = held["hold"].as_str().unwrap().to_owned();
-
-    let checkout = json!({"type": "checkout", "hold": hold, "idem": "k-1"});
-    let first = ws.request(checkout.clone()).await;
-    assert_ok(&first);
-    assert_eq!(first["amount"], 2500);
-    let second = ws.request(checkout).await;
-    assert_ok(&second);
-    assert_eq!(second["order"], first["order"], "same order again");
-
-    // The order listing is written after the lot's events are durable.
-    let mut orders = Vec::new();
-    for _ in 0..100 {
-        let (_, body) = api.get("/api/v1/orders", Some(&buyer.token)).await;
-        orders = body["orders"].as_array().cloned().unwrap_or_default();
-        if !orders.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(orders.len(), 1, "{orders:?}");
-    assert_eq!(orders[0]["order"], first["order"]);
-    assert_eq!(orders[0]["buyer"], buyer.id.as_str());
-    let (_, body) = api.get("/api/v1/seller/orders", Some(&seller.token)).await;
-    assert_eq!(body["orders"].as_array().map(Vec::len), Some(1), "{body}");
-    assert_eq!(body["orders"][0]["seller"], seller.id.as_str());
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn acting_requests_are_rate_limited_per_user() {
     let mut config = test_config();
     config.limits.rates = RateLimits {
@@ -465,4 +247,19 @@ async fn shutdown_closes_websockets_with_going_away() {
     let frame = ws.closed().await.expect("a close frame");
     assert_eq!(frame.code, CloseCode::Away);
     stopping.await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let mut config = test_config();
+    config.limits.ping_interval = std::time::Duration::from_millis(200);
+    config.limits.idle_timeout = std::time::Duration::from_millis(600);
+    let server = TestServer::start_with(config).await;
+    let mut ws = server.ws(None).await;
+    assert_ok(&ws.request(json!({"type": "ping"})).await);
+    // This client answers no ping while it is not reading.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let frame = ws.closed().await.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Normal);
+    server.stop().await;
 }
