@@ -60,6 +60,8 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
         rtmp_url: config.rtmp_url.clone(),
         limits: Limits {
             conn_queue: config.actors.conn_queue,
+            max_connections: config.limits.max_connections,
+            max_websockets: config.limits.max_websockets,
             rates: config.rate_limits.into(),
             ..Limits::default()
         },

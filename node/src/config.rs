@@ -69,12 +69,36 @@ pub struct Config {
     /// A `tracing` filter (`RUST_LOG` syntax); `RUST_LOG` overrides it.
     pub log: String,
     pub actors: ActorsConfig,
+    pub limits: LimitsConfig,
     pub rate_limits: RatesConfig,
+}
+
+/// Bounds on connections. One process may hold about as many sockets as its
+/// `ulimit -n` allows (20,000 on the development machines), so the defaults
+/// stay just below it.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open TCP connections, HTTP and WebSocket together; accepting waits
+    /// while this many are open.
+    pub max_connections: usize,
+    /// Open WebSockets; an upgrade past this is answered 503 `unavailable`.
+    pub max_websockets: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 19_000,
+            max_websockets: 18_000,
+        }
+    }
 }
 
 /// Token buckets: `per_second` requests a second with bursts of `burst`.
 /// Per user: chat, like, bid (bid and max_bid), hold. Per connection:
-/// messages (every WebSocket message). Per client IP: auth (register, login).
+/// messages (every WebSocket message). Per client IP: auth (register, login,
+/// refresh).
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RatesConfig {
@@ -159,6 +183,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log: "info,fjall=warn,lsm_tree=warn".into(),
             actors: ActorsConfig::default(),
+            limits: LimitsConfig::default(),
             rate_limits: RatesConfig::default(),
         }
     }

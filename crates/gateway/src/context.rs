@@ -37,7 +37,7 @@ struct Inner {
     metrics: PrometheusHandle,
     jwt: JwtKeys,
     limiters: Limiters,
-    hash_permits: Semaphore,
+    hash_permits: Arc<Semaphore>,
     ws_permits: Arc<Semaphore>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -76,7 +76,7 @@ impl ApiContext {
             inner: Arc::new(Inner {
                 jwt: JwtKeys::new(&config.jwt_secret),
                 limiters: Limiters::new(&config.limits.rates),
-                hash_permits: Semaphore::new(config.limits.max_concurrent_hashes),
+                hash_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_hashes)),
                 ws_permits: Arc::new(Semaphore::new(config.limits.max_websockets)),
                 next_conn: AtomicU64::new(1),
                 region,
@@ -113,7 +113,7 @@ impl ApiContext {
         &self.inner.limiters
     }
 
-    pub(crate) fn hash_permits(&self) -> &Semaphore {
+    pub(crate) fn hash_permits(&self) -> &Arc<Semaphore> {
         &self.inner.hash_permits
     }
 

@@ -44,15 +44,32 @@ pub fn check_password(password: &Secret) -> Result<()> {
     Ok(())
 }
 
-/// An Argon2id PHC string for `password`, computed on the blocking pool
-/// (at most `max_concurrent_hashes` at once).
-pub async fn hash_password(ctx: &ApiContext, password: Secret) -> Result<String> {
-    let _permit = ctx
+/// Runs `work` (Argon2, deliberately slow) on the blocking pool, at most
+/// `max_concurrent_hashes` at once, so hashing never stalls the runtime.
+async fn on_hash_pool<T: Send + 'static>(
+    ctx: &ApiContext,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    // The permit moves into the blocking job: a cancelled request (client
+    // gone) must not free it while the hash still runs.
+    let permit = ctx
         .hash_permits()
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// An Argon2id PHC string for `password`.
+pub async fn hash_password(ctx: &ApiContext, password: Secret) -> Result<String> {
+    on_hash_pool(ctx, move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
@@ -62,25 +79,18 @@ pub async fn hash_password(ctx: &ApiContext, password: Secret) -> Result<String>
             .map_err(Error::internal)
     })
     .await
-    .map_err(Error::internal)?
 }
 
 /// Whether `password` matches the PHC string `hash`. A hash that cannot be
 /// parsed is an internal error, not a mismatch.
 pub async fn verify_password(ctx: &ApiContext, password: Secret, hash: String) -> Result<bool> {
-    let _permit = ctx
-        .hash_permits()
-        .acquire()
-        .await
-        .map_err(Error::internal)?;
-    tokio::task::spawn_blocking(move || {
+    on_hash_pool(ctx, move || {
         let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
         Ok(Argon2::default()
             .verify_password(password.expose().as_bytes(), &parsed)
             .is_ok())
     })
     .await
-    .map_err(Error::internal)?
 }
 
 /// A PHC string that matches no password anyone types: login verifies

@@ -83,8 +83,14 @@ async fn login(
 
 async fn refresh(
     State(ctx): State<ApiContext>,
+    ClientIp(ip): ClientIp,
     body: Result<ApiJson<RefreshRequest>>,
 ) -> Result<Json<TokenReply>> {
+    // Same per-address bucket as register and login: each refresh is a
+    // store write.
+    if !ctx.limiters().allow_auth(ip) {
+        return Err(Error::RateLimited);
+    }
     let ApiJson(req) = body?;
     Ok(Json(auth::refresh_tokens(&ctx, &req.refresh_token).await?))
 }

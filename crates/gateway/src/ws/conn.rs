@@ -236,7 +236,14 @@ impl Conn {
                     }
                     self.send_frame(std::mem::replace(&mut frame, FrameBuf::new(self.codec)))
                         .await?;
-                    let msgs = self.session.resync(&self.ctx, room).await;
+                    let msgs = self
+                        .session
+                        .resync(&self.ctx, room)
+                        .await
+                        .ok_or(End::Close(
+                            CloseCode::Again,
+                            "could not resynchronise a room; reconnect",
+                        ))?;
                     for msg in &msgs {
                         frame.push(msg);
                     }

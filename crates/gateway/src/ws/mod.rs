@@ -29,6 +29,9 @@ pub fn router() -> Router<ApiContext> {
     Router::new().route("/ws", get(ws_handler))
 }
 
+/// Most bytes a connection may have waiting to be written to its socket.
+const MAX_WRITE_BUFFER: usize = 2 * 1024 * 1024;
+
 #[derive(Debug, Deserialize)]
 struct WsParams {
     token: Option<Secret>,
@@ -36,12 +39,16 @@ struct WsParams {
 
 /// tungstenite's buffers default to 128 KiB each, far more than an idle
 /// connection needs; client frames are capped at [`MAX_FRAME_BYTES`] (a
-/// bigger one closes the connection with 1009).
+/// bigger one closes the connection with 1009). The write buffer is capped
+/// too: tungstenite answers pings itself, and a client that floods pings
+/// while never reading would otherwise grow it without bound (past the cap
+/// tungstenite keeps only the newest pong, and our own writes fail, which
+/// ends the connection).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(usize::MAX)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_frame_size(Some(MAX_FRAME_BYTES))
         .max_message_size(Some(MAX_FRAME_BYTES))
 }

@@ -324,26 +324,20 @@ impl Session {
 
     /// After a `lagged`: joins `room` again from the last delivered seq.
     /// Replayable events follow directly; otherwise an `ok` without `rid`
-    /// carries a snapshot with `reset`. If the room cannot be joined, the
-    /// connection stops following it and is told with an `error`.
-    pub async fn resync(&mut self, ctx: &ApiContext, room: RoomId) -> Vec<ServerMessage> {
+    /// carries a snapshot with `reset`. `None` when the room cannot be joined
+    /// again (it is unavailable, or the user was banned meanwhile): the
+    /// caller closes the connection, as the contract says, rather than
+    /// silently stop following the room.
+    pub async fn resync(&mut self, ctx: &ApiContext, room: RoomId) -> Option<Vec<ServerMessage>> {
         let Some(&since) = self.delivered.get(&room) else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         let result = Self::call(ctx, ctx.region().join(&room, Some(since), &self.handle)).await;
         match result {
-            Ok(Ok(Ok(joined))) => self.joined(None, room, since, joined, true),
-            Ok(Ok(Err(rejection))) => {
+            Ok(Ok(Ok(joined))) => Some(self.joined(None, room, since, joined, true)),
+            Ok(Ok(Err(_))) | Ok(Err(_)) | Err(_) => {
                 self.delivered.remove(&room);
-                vec![Refusal::from(rejection).into_message(None)]
-            }
-            Ok(Err(e)) => {
-                self.delivered.remove(&room);
-                vec![Refusal::from(e).into_message(None)]
-            }
-            Err(refusal) => {
-                self.delivered.remove(&room);
-                vec![refusal.into_message(None)]
+                None
             }
         }
     }
