@@ -45,6 +45,7 @@ async fn viewers_one_node_holds_and_broadcast_latency() {
     let mut host = Ws::connect(node.addr, Some(&seller.token)).await;
     ok(host.request(json!({"type": "join", "room": room})).await);
 
+    let idle_rss = node.rss_kib();
     let started = Instant::now();
     let mut conns = Vec::with_capacity(viewers);
     for chunk in (0..viewers).collect::<Vec<_>>().chunks(500) {
@@ -56,9 +57,13 @@ async fn viewers_one_node_holds_and_broadcast_latency() {
         .await;
         conns.extend(joined);
     }
+    let rss = node.rss_kib();
     println!(
-        "connected and joined {viewers} viewers in {:?}",
-        started.elapsed()
+        "connected and joined {viewers} viewers in {:?}; node RSS {} MiB (idle {} MiB, {:.1} KiB a viewer)",
+        started.elapsed(),
+        rss / 1024,
+        idle_rss / 1024,
+        rss.saturating_sub(idle_rss) as f64 / viewers as f64
     );
 
     let mut latencies = Vec::new();

@@ -79,6 +79,17 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// The node process's resident memory, KiB (0 if unknown).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn api(&self) -> Api {
         Api::new(self.addr)
     }
