@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use liveshop_actors::{ActorError, Region};
 use liveshop_gateway::{ApiContext, GatewayConfig, Limits, install_metrics, serve};
@@ -62,6 +63,10 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
             conn_queue: config.actors.conn_queue,
             max_connections: config.limits.max_connections,
             max_websockets: config.limits.max_websockets,
+            max_connections_per_ip: config.limits.max_connections_per_ip,
+            max_websockets_per_ip: config.limits.max_websockets_per_ip,
+            http_idle_timeout: Duration::from_secs(config.limits.http_idle_timeout_secs),
+            http_header_timeout: Duration::from_secs(config.limits.http_header_timeout_secs),
             rates: config.rate_limits.into(),
             ..Limits::default()
         },

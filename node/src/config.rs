@@ -79,18 +79,32 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Open TCP connections, HTTP and WebSocket together; accepting waits
-    /// while this many are open.
+    /// Open TCP connections, HTTP and WebSocket together; a connection past
+    /// it is answered 503 `unavailable` and closed.
     pub max_connections: usize,
     /// Open WebSockets; an upgrade past this is answered 503 `unavailable`.
     pub max_websockets: usize,
+    /// The same two caps for one client address. Load tests on loopback put
+    /// thousands of connections on one address; a public node should set
+    /// these far lower.
+    pub max_connections_per_ip: usize,
+    pub max_websockets_per_ip: usize,
+    /// Seconds an HTTP connection may sit without a request before it is
+    /// closed, and may take to send a request's headers.
+    pub http_idle_timeout_secs: u64,
+    pub http_header_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let d = liveshop_gateway::Limits::default();
         LimitsConfig {
             max_connections: 19_000,
             max_websockets: 18_000,
+            max_connections_per_ip: d.max_connections_per_ip,
+            max_websockets_per_ip: d.max_websockets_per_ip,
+            http_idle_timeout_secs: d.http_idle_timeout.as_secs(),
+            http_header_timeout_secs: d.http_header_timeout.as_secs(),
         }
     }
 }

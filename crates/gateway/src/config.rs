@@ -52,11 +52,29 @@ impl fmt::Debug for GatewayConfig {
 /// Bounds on what clients may cost the node.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Open TCP connections (HTTP and WebSocket together). Accepting waits
-    /// while this many are open.
+    /// Open TCP connections (HTTP and WebSocket together). A connection
+    /// past this is accepted, answered 503 and closed at once (counted in
+    /// `liveshop_connections_refused_total{reason="max_connections"}`).
     pub max_connections: usize,
+    /// Open TCP connections from one client IP address; past it a new one is
+    /// refused like one past `max_connections` (`reason="connections_per_ip"`).
+    /// Generous by default: loopback load tests put thousands of connections
+    /// on one address (the node's viewers measurement 10,000 on 127.0.0.1).
+    /// Lower it where clients are not behind a shared NAT.
+    pub max_connections_per_ip: usize,
     /// Open WebSocket connections; an upgrade past this is answered 503.
     pub max_websockets: usize,
+    /// Open WebSocket connections from one client IP address; an upgrade past
+    /// this is answered 503 `unavailable` (`reason="websockets_per_ip"`).
+    pub max_websockets_per_ip: usize,
+    /// An HTTP connection with no request under way (a new one, or a
+    /// keep-alive one after its last response) is closed when no request
+    /// has begun to arrive for this long.
+    pub http_idle_timeout: Duration,
+    /// Once a request's first bytes have arrived, its whole head (request
+    /// line and headers) must arrive within this, or the connection is
+    /// closed (slow-loris clients).
+    pub http_header_timeout: Duration,
     /// Outbound messages a WebSocket may have queued (the capacity of its
     /// [`liveshop_actors::ConnHandle`]); past it the connection is lagged.
     pub conn_queue: usize,
@@ -83,7 +101,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 20_000,
+            max_connections_per_ip: 12_000,
             max_websockets: 10_000,
+            max_websockets_per_ip: 12_000,
+            http_idle_timeout: Duration::from_secs(30),
+            http_header_timeout: Duration::from_secs(10),
             conn_queue: 256,
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),

@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::jwt::JwtKeys;
 use crate::config::GatewayConfig;
 use crate::limits::Limiters;
+use crate::net::PerIpLimit;
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,7 @@ struct Inner {
     limiters: Limiters,
     hash_permits: Arc<Semaphore>,
     ws_permits: Arc<Semaphore>,
+    ws_per_ip: Arc<PerIpLimit>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
 }
@@ -57,7 +59,9 @@ impl ApiContext {
         let l = &config.limits;
         for (name, v) in [
             ("limits.max_connections", l.max_connections),
+            ("limits.max_connections_per_ip", l.max_connections_per_ip),
             ("limits.max_websockets", l.max_websockets),
+            ("limits.max_websockets_per_ip", l.max_websockets_per_ip),
             ("limits.conn_queue", l.conn_queue),
             ("limits.max_body_bytes", l.max_body_bytes),
             ("limits.max_concurrent_hashes", l.max_concurrent_hashes),
@@ -71,6 +75,11 @@ impl ApiContext {
                 "limits.ping_interval and request_timeout",
             ));
         }
+        if l.http_idle_timeout.is_zero() || l.http_header_timeout.is_zero() {
+            return Err(ConfigError::Zero(
+                "limits.http_idle_timeout and http_header_timeout",
+            ));
+        }
         let (shutdown, _) = watch::channel(false);
         Ok(ApiContext {
             inner: Arc::new(Inner {
@@ -78,6 +87,7 @@ impl ApiContext {
                 limiters: Limiters::new(&config.limits.rates),
                 hash_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_hashes)),
                 ws_permits: Arc::new(Semaphore::new(config.limits.max_websockets)),
+                ws_per_ip: PerIpLimit::new(config.limits.max_websockets_per_ip),
                 next_conn: AtomicU64::new(1),
                 region,
                 store,
@@ -120,6 +130,11 @@ impl ApiContext {
     /// One permit per open WebSocket.
     pub(crate) fn ws_permits(&self) -> &Arc<Semaphore> {
         &self.inner.ws_permits
+    }
+
+    /// Open WebSockets per client address (`limits.max_websockets_per_ip`).
+    pub fn ws_per_ip(&self) -> &Arc<PerIpLimit> {
+        &self.inner.ws_per_ip
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {

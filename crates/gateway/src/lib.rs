@@ -33,10 +33,21 @@
 //!   `limits.idle_timeout`), 1002/1007 for protocol or UTF-8 violations.
 //! - HTTP 405 answers with the code `bad_request`; unknown routes 404
 //!   `not_found`. Ids in paths that break the id rules are 404.
+//! - A connection past `limits.max_connections` (or past
+//!   `limits.max_connections_per_ip` from its address) is answered 503
+//!   `unavailable` without its request being read, and closed; a WebSocket
+//!   upgrade past `limits.max_websockets` or `limits.max_websockets_per_ip`
+//!   is answered 503 `unavailable`. An HTTP connection on which no request
+//!   begins for `limits.http_idle_timeout`, or whose request head takes
+//!   longer than `limits.http_header_timeout`, is closed.
 //!
 //! # Layout
-//! - `server.rs`: [`router`] (every route and layer) and [`serve`] (connection
-//!   cap, upkeep, graceful shutdown).
+//! - `server.rs`: [`router`] (every route and layer) and [`serve`] (upkeep,
+//!   graceful shutdown).
+//! - `net/`: the accept loop with the connection caps, global and per client
+//!   address (`accept.rs`), per-address counts (`per_ip.rs`), the connection
+//!   IO that holds a connection's slots and closes idle or slow HTTP
+//!   connections (`timeouts.rs`).
 //! - `context.rs`: [`ApiContext`]. `config.rs`: [`GatewayConfig`], [`Limits`],
 //!   [`RateLimits`].
 //! - `error.rs`: [`Error`], the HTTP error type (`IntoResponse`).
@@ -58,6 +69,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod net;
 pub mod server;
 pub mod util;
 pub mod ws;

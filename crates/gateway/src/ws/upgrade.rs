@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -21,16 +21,25 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::context::ApiContext;
 use crate::error::Error;
+use crate::net::{CONNECTIONS_REFUSED, PerIpGuard};
+use crate::server::PeerAddr;
 
 /// A server-side WebSocket over an upgraded HTTP/1.1 connection.
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// A valid WebSocket upgrade request, not yet answered.
+///
+/// Extracting it counts the connection against
+/// `limits.max_websockets_per_ip` for the client's address (503
+/// `unavailable` past it), until the WebSocket ends or the upgrade is
+/// dropped unanswered.
 pub struct WsUpgrade {
     on_upgrade: OnUpgrade,
     key: HeaderValue,
     offered: Vec<String>,
+    per_ip: Option<PerIpGuard>,
 }
 
 fn header_has_token(
@@ -45,10 +54,14 @@ fn header_has_token(
     })
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
+impl<S> FromRequestParts<S> for WsUpgrade
+where
+    S: Send + Sync,
+    ApiContext: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let not_ws = || Error::BadRequest("expected a WebSocket upgrade request".into());
         let h = &parts.headers;
         if !header_has_token(h, CONNECTION, "upgrade") || !header_has_token(h, UPGRADE, "websocket")
@@ -69,11 +82,33 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
+        if parts.extensions.get::<OnUpgrade>().is_none() {
+            return Err(not_ws());
+        }
+        // Without connect info (a router called directly, not through
+        // `serve`) there is no address to count against.
+        let per_ip = match parts.extensions.get::<ConnectInfo<PeerAddr>>() {
+            Some(ConnectInfo(PeerAddr(peer))) => {
+                let ctx = ApiContext::from_ref(state);
+                let guard = ctx.ws_per_ip().try_acquire(peer.ip());
+                if guard.is_none() {
+                    metrics::counter!(CONNECTIONS_REFUSED, "reason" => "websockets_per_ip")
+                        .increment(1);
+                    return Err(Error::Unavailable(format!(
+                        "too many websocket connections from {}",
+                        peer.ip()
+                    )));
+                }
+                guard
+            }
+            None => None,
+        };
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(not_ws)?;
         Ok(WsUpgrade {
             on_upgrade,
             key,
             offered,
+            per_ip,
         })
     }
 }
@@ -103,7 +138,10 @@ impl WsUpgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
+        let per_ip = self.per_ip;
         tokio::spawn(async move {
+            // Counted against the address until the WebSocket ends.
+            let _per_ip = per_ip;
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
