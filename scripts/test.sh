@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Builds the workspace and runs every test. What CI runs (through .ci/run).
-# Installs nothing yet: the tests so far need only the Rust toolchain.
+# Installs redis-server when missing: the Redis store backend's tests start
+# their own servers (free loopback port, temp dir, killed when done) and never
+# use a system Redis; the one the Debian package may start on 6379 is left
+# alone and unused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/redis.sh
 
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 

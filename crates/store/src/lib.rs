@@ -10,21 +10,29 @@
 //! payloads are bytes encoded by the caller, and deciding anything is the domain
 //! crate's job.
 //!
-//! Backends: [`embedded`] (fjall, the single-node default). Every backend must
-//! pass the [`conformance`] suite.
+//! Backends: [`embedded`] (fjall, the single-node default) and `redis_store`
+//! (a durable `redis-server`, the shared store of a small cluster; cargo
+//! feature `redis`, on by default). Every backend must pass the
+//! [`conformance`] suite.
 //!
 //! # Layout
 //! - `lib.rs`: records, traits, [`StoreError`].
 //! - `embedded/`: the fjall backend and its commit queue (key layout and
 //!   durability rules in its module doc).
+//! - `redis_store/`: the Redis backend (key layout, Lua scripts and the
+//!   durability check in its module doc).
 //! - `conformance.rs`, `conformance/`: the suite every backend runs.
 //! - `bin/store-crash-writer.rs`: the child process `tests/crash.rs` kills;
 //!   a test helper, not part of a deployment.
 
 pub mod conformance;
 pub mod embedded;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisOptions, RedisStore};
 
 use async_trait::async_trait;
 pub use liveshop_protocol::OrderStatus;
