@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use liveshop_actors::{ActorError, Region};
 use liveshop_gateway::{ApiContext, GatewayConfig, Limits, install_metrics, serve};
-use liveshop_store::{EmbeddedStore, Store, StoreError};
+use liveshop_store::{EmbeddedStore, RedisOptions, RedisStore, Store, StoreError};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::demo;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,8 @@ pub enum AppError {
     },
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot use the redis store at {url}: {source}")]
+    Redis { url: String, source: StoreError },
     #[error("actors: {0}")]
     Actors(#[from] ActorError),
     #[error("gateway configuration: {0}")]
@@ -42,8 +44,8 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
     let metrics = install_metrics();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
+    let store = open_store(&config).await?;
     let jwt_secret = jwt_secret(&config)?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(config.data_dir.join("store"))?);
     let region = Region::start(store.clone(), config.actor_config()).await?;
 
     let listener = TcpListener::bind(config.listen)
@@ -77,7 +79,7 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
         let info = demo::seed(&ctx, addr).await?;
         println!("{info}");
     }
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = ?config.store, "serving");
     // Tests and scripts wait for this line.
     println!("liveshop listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -89,6 +91,48 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
     region.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured durable store. A Redis that cannot be reached, or that does
+/// not fsync every write (unless `unsafe_redis_durability`), is an error.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    match config.store {
+        StoreKind::Embedded => Ok(Arc::new(EmbeddedStore::open(
+            config.data_dir.join("store"),
+        )?)),
+        StoreKind::Redis => {
+            let url = &config.redis.url;
+            let options = RedisOptions {
+                prefix: config.redis.prefix.clone(),
+                allow_unsafe_durability: config.unsafe_redis_durability,
+                ..RedisOptions::default()
+            };
+            if config.unsafe_redis_durability {
+                tracing::warn!(
+                    "unsafe_redis_durability is set: acknowledged writes may be lost if redis \
+                     does not fsync every write"
+                );
+            }
+            let store = RedisStore::connect_with(url, options)
+                .await
+                .map_err(|source| AppError::Redis {
+                    url: redacted(url),
+                    source,
+                })?;
+            tracing::info!(url = %redacted(url), prefix = %config.redis.prefix, "using the redis store");
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// `url` without a password, for logs and errors.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -124,6 +168,14 @@ async fn shutdown_signal() {
 fn jwt_secret(config: &Config) -> Result<Vec<u8>, AppError> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(secret.as_bytes().to_vec());
+    }
+    if config.store == StoreKind::Redis {
+        tracing::warn!(
+            "store = \"redis\" without jwt_secret: this node signs tokens with its own key in \
+             {}; nodes sharing the store must all be given the same jwt_secret, or a token \
+             from one is refused by another",
+            config.data_dir.join("jwt.key").display()
+        );
     }
     load_or_create_key(&config.data_dir.join("jwt.key"))
 }
@@ -171,5 +223,17 @@ mod tests {
         assert_eq!(load_or_create_key(&path).unwrap(), first);
         std::fs::write(&path, "short").unwrap();
         assert!(load_or_create_key(&path).is_err());
+    }
+
+    #[test]
+    fn redis_passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("redis://user:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
     }
 }

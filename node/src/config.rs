@@ -29,6 +29,10 @@ pub struct Cli {
     /// Seed a demo seller, a live room and a few open lots at start-up.
     #[arg(long, env = "LIVESHOP_DEMO", global = true)]
     pub demo: bool,
+    /// Use a Redis that does not fsync every write (no `appendonly yes` +
+    /// `appendfsync always`): acknowledged bids and orders may be lost.
+    #[arg(long, env = "LIVESHOP_UNSAFE_REDIS_DURABILITY", global = true)]
+    pub unsafe_redis_durability: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -51,12 +55,60 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which durable store the node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// fjall in `<data_dir>/store`: one node.
+    #[default]
+    Embedded,
+    /// A Redis server (`[redis]`), which several nodes may share.
+    Redis,
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "embedded" => Ok(StoreKind::Embedded),
+            "redis" => Ok(StoreKind::Redis),
+            other => Err(format!(
+                "unknown store {other:?}: expected \"embedded\" or \"redis\""
+            )),
+        }
+    }
+}
+
+/// The Redis store (`store = "redis"`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/[db]`.
+    pub url: String,
+    /// Prepended to every key, so several deployments can share a server.
+    pub prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379/".into(),
+            prefix: "liveshop:".into(),
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The durable store: "embedded" (default) or "redis".
+    pub store: StoreKind,
+    /// Connect to a Redis that does not fsync every write.
+    pub unsafe_redis_durability: bool,
     /// Base URL clients reach this node at (for `hls_url`); defaults to
     /// `http://<listen>`.
     pub public_url: Option<String>,
@@ -71,6 +123,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub limits: LimitsConfig,
     pub rate_limits: RatesConfig,
+    pub redis: RedisConfig,
 }
 
 /// Bounds on connections. One process may hold about as many sockets as its
@@ -191,6 +244,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
+            store: StoreKind::Embedded,
+            unsafe_redis_durability: false,
             public_url: None,
             rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
             jwt_secret: None,
@@ -199,6 +254,7 @@ impl Default for Config {
             actors: ActorsConfig::default(),
             limits: LimitsConfig::default(),
             rate_limits: RatesConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -253,6 +309,17 @@ impl Config {
         if let Ok(url) = std::env::var("LIVESHOP_PUBLIC_URL") {
             config.public_url = Some(url);
         }
+        if let Ok(store) = std::env::var("LIVESHOP_STORE") {
+            config.store = store
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("LIVESHOP_STORE: {e}")))?;
+        }
+        if let Ok(url) = std::env::var("LIVESHOP_REDIS_URL") {
+            config.redis.url = url;
+        }
+        if cli.unsafe_redis_durability {
+            config.unsafe_redis_durability = true;
+        }
         config.check()?;
         Ok(config)
     }
@@ -272,6 +339,11 @@ impl Config {
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::Invalid(
                 "jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        if self.store == StoreKind::Redis && self.redis.url.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "store = \"redis\" needs redis.url".into(),
             ));
         }
         let r = &self.rate_limits;
@@ -336,5 +408,21 @@ mod tests {
             ..Config::default()
         };
         assert!(short.check().is_err());
+    }
+
+    #[test]
+    fn the_store_is_embedded_by_default_and_unknown_stores_are_refused() {
+        assert_eq!(Config::default().store, StoreKind::Embedded);
+        let c: Config =
+            toml::from_str("store = \"redis\"\n[redis]\nurl = \"redis://h:1/\"\n").unwrap();
+        assert_eq!(c.store, StoreKind::Redis);
+        assert_eq!(c.redis.url, "redis://h:1/");
+        assert_eq!(c.redis.prefix, "liveshop:");
+        let err = toml::from_str::<Config>("store = \"scylla\"").unwrap_err();
+        assert!(err.to_string().contains("scylla"), "{err}");
+        assert!(err.to_string().contains("embedded"), "{err}");
+        let err = "mongo".parse::<StoreKind>().unwrap_err();
+        assert!(err.to_string().contains("mongo"), "{err}");
+        assert_eq!("Redis".parse::<StoreKind>().unwrap(), StoreKind::Redis);
     }
 }

@@ -2,6 +2,8 @@
 //! speak the public contract (docs/protocol.md), for the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -41,7 +43,12 @@ impl Node {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_liveshop"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_liveshop"));
+        // The test decides the configuration, not the developer's shell.
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LIVESHOP_")) {
+            command.env_remove(key);
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
