@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Static validation of the docker-compose deployment (no container engine
+# needed): docker-compose.yml, config/docker.toml, config/nginx-rtmp.conf,
+# config/schema.cql, Dockerfile. Needs python3 (>= 3.11 for tomllib) and
+# PyYAML (installed if missing: Debian's python3-yaml, else pip).
+# Usage: scripts/check-deploy.sh [repo root]   (default: this script's repo)
+set -euo pipefail
+ROOT="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
+
+fail() { echo "check-deploy: FAIL: $*" >&2; exit 1; }
+
+command -v python3 >/dev/null || fail "python3 is required"
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    if command -v apt-get >/dev/null; then
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        $SUDO apt-get install -y -qq python3-yaml >/dev/null 2>&1 || true
+    fi
+    python3 -c 'import yaml' 2>/dev/null \
+        || python3 -m pip install --quiet pyyaml >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --user --break-system-packages pyyaml >/dev/null 2>&1 \
+        || true
+    python3 -c 'import yaml' 2>/dev/null || fail "PyYAML is not importable and could not be installed"
+fi
+
+exec python3 - "$ROOT" <<'PY'
+import re, sys, tomllib, yaml
+from pathlib import Path
+
+root = Path(sys.argv[1])
+errors = []
+def err(msg): errors.append(msg)
+
+def read(rel):
+    p = root / rel
+    if not p.is_file():
+        print(f"check-deploy: FAIL: {rel} is missing", file=sys.stderr); sys.exit(1)
+    return p.read_text()
+
+# --- docker-compose.yml ---------------------------------------------------
+try:
+    compose = yaml.safe_load(read("docker-compose.yml"))
+except yaml.YAMLError as e:
+    print(f"check-deploy: FAIL: docker-compose.yml does not parse: {e}", file=sys.stderr); sys.exit(1)
+services = (compose or {}).get("services") or {}
+if not isinstance(services, dict) or not services:
+    err("docker-compose.yml: no services")
+    services = {}
+volumes = set((compose.get("volumes") or {}).keys())
+for want in ["scylla1", "scylla2", "scylla3", "redis", "nginx-rtmp",
+             "liveshop1", "liveshop2", "liveshop3"]:
+    if want not in services:
+        err(f"docker-compose.yml: service {want} is missing")
+for name, svc in services.items():
+    if not isinstance(svc, dict):
+        err(f"service {name}: not a mapping"); continue
+    if "image" not in svc and "build" not in svc:
+        err(f"service {name}: neither image nor build")
+    deps = svc.get("depends_on") or []
+    for dep in (deps.keys() if isinstance(deps, dict) else deps):
+        if dep not in services:
+            err(f"service {name}: depends_on names unknown service {dep!r}")
+    for v in svc.get("volumes") or []:
+        src = v.split(":", 1)[0] if isinstance(v, str) else (v.get("source") or "")
+        if src and not src.startswith((".", "/", "~")) and src not in volumes:
+            err(f"service {name}: volume {src!r} is not declared under top-level volumes")
+        if src.startswith("./") and not (root / src).exists():
+            err(f"service {name}: mounted file {src} does not exist")
+for name in [s for s in services if s.startswith("liveshop")]:
+    svc = services[name]
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    if env.get("LIVESHOP_STORE") != "redis":
+        err(f"service {name}: LIVESHOP_STORE must be redis")
+    if not str(env.get("LIVESHOP_REDIS_URL", "")).startswith("redis://"):
+        err(f"service {name}: LIVESHOP_REDIS_URL must be a redis:// URL")
+    if "LIVESHOP_JWT_SECRET" not in env:
+        err(f"service {name}: LIVESHOP_JWT_SECRET is not set")
+    deps = svc.get("depends_on") or {}
+    if not (isinstance(deps, dict) and (deps.get("redis") or {}).get("condition") == "service_healthy"):
+        err(f"service {name}: must depend on redis being healthy")
+    if not any(isinstance(v, str) and v.startswith("./config/docker.toml:") for v in svc.get("volumes") or []):
+        err(f"service {name}: config/docker.toml is not mounted")
+secrets = {str((services[n].get("environment") or {}).get("LIVESHOP_JWT_SECRET"))
+           for n in services if n.startswith("liveshop")}
+if len(secrets) > 1:
+    err("liveshop nodes do not share one LIVESHOP_JWT_SECRET")
+redis_cmd = services.get("redis", {}).get("command", "")
+redis_cmd = " ".join(redis_cmd) if isinstance(redis_cmd, list) else str(redis_cmd)
+if not re.search(r"--appendonly\s+yes", redis_cmd):
+    err("redis: must run with --appendonly yes")
+if not re.search(r"--appendfsync\s+always", redis_cmd):
+    err("redis: must run with --appendfsync always")
+for n in ["scylla1", "scylla2", "scylla3"]:
+    s = services.get(n, {})
+    if "healthcheck" not in s:
+        err(f"service {n}: no healthcheck")
+    if "--seeds" not in str(s.get("command", "")):
+        err(f"service {n}: no --seeds")
+
+# --- config/docker.toml ---------------------------------------------------
+try:
+    reference = tomllib.loads(read("config/liveshop.toml"))
+    docker = tomllib.loads(read("config/docker.toml"))
+except tomllib.TOMLDecodeError as e:
+    print(f"check-deploy: FAIL: TOML does not parse: {e}", file=sys.stderr); sys.exit(1)
+# liveshop.toml documents some keys only as comments (`# public_url = ...`).
+commented = set(re.findall(r"^#\s*([a-z_]+)\s*=", read("config/liveshop.toml"), re.M))
+known = set(reference) | commented | {"store", "redis"}
+for key, value in docker.items():
+    if key not in known:
+        err(f"config/docker.toml: unknown top-level key {key!r}")
+    elif isinstance(value, dict) and isinstance(reference.get(key), dict):
+        for sub in value:
+            if sub not in reference[key]:
+                err(f"config/docker.toml: unknown key [{key}].{sub}")
+if docker.get("store") not in (None, "embedded", "redis"):
+    err("config/docker.toml: store must be \"embedded\" or \"redis\"")
+if "jwt_secret" in docker:
+    err("config/docker.toml: jwt_secret must come from LIVESHOP_JWT_SECRET, not the file")
+
+# --- config/nginx-rtmp.conf -----------------------------------------------
+nginx = read("config/nginx-rtmp.conf")
+code = "\n".join(line.split("#", 1)[0] for line in nginx.splitlines())
+depth = 0
+for ch in code:
+    depth += (ch == "{") - (ch == "}")
+    if depth < 0: break
+if depth != 0:
+    err("config/nginx-rtmp.conf: unbalanced braces")
+for word in ["on_publish ", "on_publish_done ", "notify_method post", "hls on", "listen 1935", "listen 8081"]:
+    if word not in code:
+        err(f"config/nginx-rtmp.conf: missing {word.strip()!r}")
+if re.search(r"location\s+[^{]*/rtmp", code):
+    err("config/nginx-rtmp.conf: must not serve /rtmp/ publicly")
+
+# --- config/schema.cql ----------------------------------------------------
+cql = read("config/schema.cql")
+cql_code = "\n".join(line.split("--", 1)[0] for line in cql.splitlines())
+tables = set(re.findall(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:liveshop\.)?(\w+)", cql_code, re.I))
+for t in ["lot_events", "snapshots", "users", "usernames", "refresh_families", "rooms",
+          "room_keys", "lots", "lots_by_room", "orders", "order_idem", "orders_by_buyer",
+          "orders_by_seller", "chat"]:
+    if t not in tables:
+        err(f"config/schema.cql: no CREATE TABLE {t}")
+if not re.search(r"tablets\s*=\s*\{\s*'enabled'\s*:\s*false\s*\}", cql_code):
+    err("config/schema.cql: keyspace must set tablets = {'enabled': false}")
+if "NetworkTopologyStrategy" not in cql_code:
+    err("config/schema.cql: keyspace must use NetworkTopologyStrategy")
+if not re.search(r"epoch\s+bigint\s+STATIC", cql_code, re.I):
+    err("config/schema.cql: lot_events needs a static epoch column")
+if cql_code.count("(") != cql_code.count(")"):
+    err("config/schema.cql: unbalanced parentheses")
+
+# --- Dockerfile -----------------------------------------------------------
+df = read("Dockerfile")
+for word in ["FROM rust:1-bookworm", "FROM debian:bookworm-slim", "-p liveshop-node",
+             "EXPOSE 8080", 'ENTRYPOINT ["liveshop"]', "HEALTHCHECK", "USER "]:
+    if word not in df:
+        err(f"Dockerfile: missing {word!r}")
+ign = read(".dockerignore").split()
+for word in ["target/", "data/", ".git"]:
+    if word not in ign:
+        err(f".dockerignore: does not exclude {word}")
+
+if errors:
+    for e in errors:
+        print(f"check-deploy: FAIL: {e}", file=sys.stderr)
+    sys.exit(1)
+print(f"check-deploy: ok ({len(services)} services, {len(tables)} CQL tables, "
+      f"docker.toml keys known, nginx hooks present)")
+PY
