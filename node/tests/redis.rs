@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::redis::{self as redis_server, Persistence};
 use common::*;
+use liveshop_testkit::redis_server::{self, Persistence};
 use serde_json::json;
 
 const SHARED_SECRET: &str = "a-test-secret-shared-by-both-nodes-0123456789";

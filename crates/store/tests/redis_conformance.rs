@@ -3,7 +3,7 @@
 //! prefix. Skipped, with a message, when redis-server is not installed.
 #![cfg(feature = "redis")]
 
-mod support;
+use liveshop_testkit::redis_server as support;
 
 use liveshop_store::conformance;
 use liveshop_store::{RedisOptions, RedisStore};

@@ -2,7 +2,7 @@
 //! of redis-server, and the store refuses a server that would lose them.
 #![cfg(feature = "redis")]
 
-mod support;
+use liveshop_testkit::redis_server as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,8 +2,6 @@
 //! speak the public contract (docs/protocol.md), for the end-to-end tests.
 #![allow(dead_code)]
 
-pub mod redis;
-
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

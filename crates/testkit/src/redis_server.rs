@@ -1,7 +1,6 @@
-//! A real `redis-server` for the Redis backend's tests, started by the test
-//! itself on a free loopback port in a temporary directory and SIGKILLed
-//! when dropped. Tests never use a Redis someone else started.
-#![allow(dead_code)]
+//! A real `redis-server` for tests, started by the test itself on a free
+//! loopback port in a temporary directory and SIGKILLed when dropped. Tests
+//! never use a Redis someone else started.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
