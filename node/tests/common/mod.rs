@@ -268,32 +268,29 @@ impl Ws {
     }
 
     pub async fn reply(&mut self, rid: &str) -> Value {
-        if let Some(pos) = self
-            .inbox
-            .iter()
-            .position(|m| m["rid"] == rid && is_reply(m))
-        {
-            return self.inbox.remove(pos).unwrap_or(Value::Null);
-        }
         loop {
-            let m = self
-                .recv()
-                .await
-                .unwrap_or_else(|| panic!("connection closed waiting for {rid}"));
-            if m["rid"] == rid && is_reply(&m) {
-                return m;
+            if let Some(pos) = self
+                .inbox
+                .iter()
+                .position(|m| m["rid"] == rid && is_reply(m))
+            {
+                return self.inbox.remove(pos).unwrap_or(Value::Null);
             }
-            self.inbox.push_back(m);
+            if !self.fill().await {
+                panic!("connection closed waiting for {rid}");
+            }
         }
     }
 
     /// The next message not yet taken, waiting up to `PATIENCE`; None once
     /// the connection is closed.
     pub async fn next(&mut self) -> Option<Value> {
-        if let Some(m) = self.inbox.pop_front() {
-            return Some(m);
+        while self.inbox.is_empty() {
+            if !self.fill().await {
+                return None;
+            }
         }
-        self.recv().await
+        self.inbox.pop_front()
     }
 
     /// Messages until `stop` matches one (included), or None on close.
@@ -309,35 +306,32 @@ impl Ws {
         seen
     }
 
-    /// Reads one frame and queues every message in it; returns the first.
-    async fn recv(&mut self) -> Option<Value> {
+    /// Reads one frame and appends every message in it to the inbox, in
+    /// order; false once the connection is closed.
+    async fn fill(&mut self) -> bool {
         loop {
             let frame = match tokio::time::timeout(PATIENCE, self.socket.next()).await {
                 Err(_) => panic!("no message within {PATIENCE:?}"),
-                Ok(None) => {
+                Ok(None) | Ok(Some(Err(_))) => {
                     self.closed.get_or_insert(None);
-                    return None;
-                }
-                Ok(Some(Err(_))) => {
-                    self.closed.get_or_insert(None);
-                    return None;
+                    return false;
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
             match frame {
                 Message::Text(text) => {
-                    let mut msgs = text.split('\n').filter(|l| !l.trim().is_empty()).map(|l| {
-                        serde_json::from_str::<Value>(l).expect("server sent invalid JSON")
-                    });
-                    let first = msgs.next();
-                    self.inbox.extend(msgs);
-                    if first.is_some() {
-                        return first;
+                    let before = self.inbox.len();
+                    self.inbox
+                        .extend(text.split('\n').filter(|l| !l.trim().is_empty()).map(|l| {
+                            serde_json::from_str::<Value>(l).expect("server sent invalid JSON")
+                        }));
+                    if self.inbox.len() > before {
+                        return true;
                     }
                 }
                 Message::Close(frame) => {
                     self.closed = Some(frame.map(|f| u16::from(f.code)));
-                    return None;
+                    return false;
                 }
                 _ => {}
             }
