@@ -30,29 +30,46 @@ use crate::{EventLog, LogKey, Snapshot, Store, StoreError, StoredEvent};
 pub use accounts::*;
 pub use catalog::*;
 
+/// Calls `$callback!` with the name of every behaviour of the suite. The
+/// list lives only here: [`run_all`] and each backend's test runner expand
+/// their per-behaviour code from it, so a new behaviour reaches every backend.
+#[macro_export]
+macro_rules! conformance_behaviours {
+    ($callback:ident) => {
+        $callback!(
+            claim_returns_increasing_epochs,
+            append_under_stale_epoch_writes_nothing,
+            append_rejects_gaps_and_overlaps,
+            read_returns_events_after_seq_in_order,
+            logs_are_independent,
+            snapshot_is_fenced,
+            concurrent_appends_from_many_logs_all_land,
+            concurrent_claims_fence_each_other,
+            username_is_unique,
+            concurrent_creates_have_one_winner,
+            family_id_is_unique,
+            refresh_rotation_detects_reuse_and_revokes_family,
+            expired_family_does_not_rotate,
+            revoked_family_does_not_rotate,
+            concurrent_rotations_have_one_winner,
+            rooms_are_unique_and_found_by_stream_key,
+            rooms_listed_oldest_first,
+            lots_listed_per_room_in_creation_order,
+            orders_are_idempotent_by_id_and_by_buyer_idem,
+            orders_listed_per_buyer_and_seller,
+            recent_chat_returns_newest_oldest_first,
+        );
+    };
+}
+
 /// Runs every behaviour against `store`, one after the other.
 pub async fn run_all<S: Store + ?Sized>(store: &S) {
-    claim_returns_increasing_epochs(store).await;
-    append_under_stale_epoch_writes_nothing(store).await;
-    append_rejects_gaps_and_overlaps(store).await;
-    read_returns_events_after_seq_in_order(store).await;
-    logs_are_independent(store).await;
-    snapshot_is_fenced(store).await;
-    concurrent_appends_from_many_logs_all_land(store).await;
-    concurrent_claims_fence_each_other(store).await;
-    username_is_unique(store).await;
-    concurrent_creates_have_one_winner(store).await;
-    family_id_is_unique(store).await;
-    refresh_rotation_detects_reuse_and_revokes_family(store).await;
-    expired_family_does_not_rotate(store).await;
-    revoked_family_does_not_rotate(store).await;
-    concurrent_rotations_have_one_winner(store).await;
-    rooms_are_unique_and_found_by_stream_key(store).await;
-    rooms_listed_oldest_first(store).await;
-    lots_listed_per_room_in_creation_order(store).await;
-    orders_are_idempotent_by_id_and_by_buyer_idem(store).await;
-    orders_listed_per_buyer_and_seller(store).await;
-    recent_chat_returns_newest_oldest_first(store).await;
+    macro_rules! run_each {
+        ($($name:ident),* $(,)?) => {
+            $( $name(store).await; )*
+        };
+    }
+    conformance_behaviours!(run_each);
 }
 
 // ---------------------------------------------------------------- helpers

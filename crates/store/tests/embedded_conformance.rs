@@ -32,29 +32,7 @@ macro_rules! conformance_tests {
     };
 }
 
-conformance_tests!(
-    claim_returns_increasing_epochs,
-    append_under_stale_epoch_writes_nothing,
-    append_rejects_gaps_and_overlaps,
-    read_returns_events_after_seq_in_order,
-    logs_are_independent,
-    snapshot_is_fenced,
-    concurrent_appends_from_many_logs_all_land,
-    concurrent_claims_fence_each_other,
-    username_is_unique,
-    concurrent_creates_have_one_winner,
-    family_id_is_unique,
-    refresh_rotation_detects_reuse_and_revokes_family,
-    expired_family_does_not_rotate,
-    revoked_family_does_not_rotate,
-    concurrent_rotations_have_one_winner,
-    rooms_are_unique_and_found_by_stream_key,
-    rooms_listed_oldest_first,
-    lots_listed_per_room_in_creation_order,
-    orders_are_idempotent_by_id_and_by_buyer_idem,
-    orders_listed_per_buyer_and_seller,
-    recent_chat_returns_newest_oldest_first,
-);
+liveshop_store::conformance_behaviours!(conformance_tests);
 
 /// The whole suite on one shared store, twice: the tests do not depend on an
 /// empty store and do not collide with each other's ids.
