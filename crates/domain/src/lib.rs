@@ -12,7 +12,8 @@
 //! the rest (the quinn-proto / quinn split).
 //!
 //! # Layout
-//! - `lot/`: [`Lot`], its commands, events, effects; `auction.rs`, `sale.rs`,
+//! - `lot/`: [`Lot`], its commands, events, effects; `auction.rs`, `sale/`
+//!   (state in `mod.rs`, command handlers in `commands.rs`),
 //!   `def.rs` (checked terms).
 //! - `room.rs`: [`Room`].
 //! - `ladder.rs`: bid increments. `raffle.rs`: the reproducible draw.
