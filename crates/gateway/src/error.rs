@@ -89,7 +89,9 @@ impl IntoResponse for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => Error::Unavailable(format!("store: {m}")),
+            StoreError::Unavailable(m) | StoreError::Timeout(m) | StoreError::Overloaded(m) => {
+                Error::Unavailable(format!("store: {m}"))
+            }
             other => Error::Internal(format!("store: {other}")),
         }
     }

@@ -10,10 +10,12 @@
 //! payloads are bytes encoded by the caller, and deciding anything is the domain
 //! crate's job.
 //!
-//! Backends: [`embedded`] (fjall, the single-node default) and `redis_store`
+//! Backends: [`embedded`] (fjall, the single-node default), `redis_store`
 //! (a durable `redis-server`, the shared store of a small cluster; cargo
-//! feature `redis`, on by default). Every backend must pass the
-//! [`conformance`] suite.
+//! feature `redis`, on by default) and `scylla_store` (ScyllaDB, the
+//! production store: prepared statements, LWT where a fence or uniqueness
+//! needs it; cargo feature `scylla`, on by default). Every backend must pass
+//! the [`conformance`] suite.
 //!
 //! # Layout
 //! - `lib.rs`: records, traits, [`StoreError`].
@@ -21,6 +23,9 @@
 //!   durability rules in its module doc).
 //! - `redis_store/`: the Redis backend (key layout, Lua scripts and the
 //!   durability check in its module doc).
+//! - `scylla_store/`: the ScyllaDB backend (table layout, consistency,
+//!   LWT use and the crash ordering of multi-step writes in its module doc;
+//!   the schema is `config/schema.cql`, applied by its `migrate`).
 //! - `conformance.rs`, `conformance/`: the suite every backend runs.
 //! - `bin/store-crash-writer.rs`: the child process `tests/crash.rs` kills;
 //!   a test helper, not part of a deployment.
@@ -29,10 +34,14 @@ pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "redis")]
 pub mod redis_store;
+#[cfg(feature = "scylla")]
+pub mod scylla_store;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisOptions, RedisStore};
+#[cfg(feature = "scylla")]
+pub use scylla_store::{ScyllaOptions, ScyllaStore};
 
 use async_trait::async_trait;
 pub use liveshop_protocol::OrderStatus;
@@ -189,9 +198,31 @@ pub enum StoreError {
     /// may not have happened, the caller may retry idempotent operations.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The backend did not answer in time (a server-side read or write
+    /// timeout, or the client's request timeout); the write may or may not
+    /// have happened. Retrying an append after this may answer `SeqGap` if
+    /// the first attempt landed: callers recover from the store.
+    #[error("store timed out: {0}")]
+    Timeout(String),
+    /// The backend refused the request because it is overloaded; nothing was
+    /// written. Retry later, with backoff.
+    #[error("store overloaded: {0}")]
+    Overloaded(String),
     /// Stored bytes could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed if made again later: the backend
+    /// was unreachable, slow or overloaded, not the request itself refused
+    /// (a fence, a gap, a conflict or corrupt data stay what they are).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Timeout(_) | StoreError::Overloaded(_)
+        )
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
