@@ -112,10 +112,19 @@ for key, value in docker.items():
         err(f"config/docker.toml: unknown top-level key {key!r}")
     elif isinstance(value, dict) and isinstance(reference.get(key), dict):
         for sub in value:
-            if sub not in reference[key]:
+            if sub not in reference[key] and sub not in commented:
                 err(f"config/docker.toml: unknown key [{key}].{sub}")
 if docker.get("store") not in (None, "embedded", "redis"):
     err("config/docker.toml: store must be \"embedded\" or \"redis\"")
+# The shared cache: `cache = "memory"|"redis"` or a [cache] table. Three
+# nodes on one store must share the cache too (rate limits, live rooms).
+cache = docker.get("cache")
+backend = cache.get("backend") if isinstance(cache, dict) else cache
+if backend not in (None, "memory", "redis"):
+    err("config/docker.toml: cache backend must be \"memory\" or \"redis\"")
+elif docker.get("store") == "redis" and backend != "redis":
+    err("config/docker.toml: the nodes share a Redis store but not the cache "
+        "(set [cache] backend = \"redis\")")
 if "jwt_secret" in docker:
     err("config/docker.toml: jwt_secret must come from LIVESHOP_JWT_SECRET, not the file")
 
@@ -135,20 +144,36 @@ if re.search(r"location\s+[^{]*/rtmp", code):
     err("config/nginx-rtmp.conf: must not serve /rtmp/ publicly")
 
 # --- config/schema.cql ----------------------------------------------------
+# The ScyllaDB store (crates/store/src/scylla_store) applies this file with
+# its `migrate`: it must name the tables the store's statements use, every
+# statement IF NOT EXISTS and fully qualified (no USE: the store rewrites the
+# `liveshop.` prefix for its configured keyspace).
 cql = read("config/schema.cql")
 cql_code = "\n".join(line.split("--", 1)[0] for line in cql.splitlines())
+stmts = [s.strip() for s in cql_code.split(";") if s.strip()]
 tables = set(re.findall(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:liveshop\.)?(\w+)", cql_code, re.I))
-for t in ["lot_events", "snapshots", "users", "usernames", "refresh_families", "rooms",
-          "room_keys", "lots", "lots_by_room", "orders", "order_idem", "orders_by_buyer",
-          "orders_by_seller", "chat"]:
+for t in ["event_log", "users", "usernames", "refresh_families", "rooms", "room_keys",
+          "lots", "lots_by_room", "orders", "order_idem", "orders_by_buyer",
+          "orders_by_seller", "chat", "chat_days"]:
     if t not in tables:
         err(f"config/schema.cql: no CREATE TABLE {t}")
+for s in stmts:
+    head = " ".join(s.split()[:5]).upper()
+    if not re.match(r"CREATE (KEYSPACE|TABLE) IF NOT EXISTS", head):
+        err(f"config/schema.cql: not a CREATE ... IF NOT EXISTS statement: {s.splitlines()[0]!r}")
+    elif head.startswith("CREATE TABLE") and not re.match(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+liveshop\.\w+", s, re.I):
+        err(f"config/schema.cql: table not qualified as liveshop.<table>: {s.splitlines()[0]!r}")
+if not re.search(r"CREATE\s+KEYSPACE\s+IF\s+NOT\s+EXISTS\s+liveshop\b", cql_code):
+    err("config/schema.cql: must create keyspace liveshop IF NOT EXISTS")
+if "'replication_factor': 3" not in cql_code:
+    err("config/schema.cql: keyspace must read 'replication_factor': 3 (migrate rewrites it)")
 if not re.search(r"tablets\s*=\s*\{\s*'enabled'\s*:\s*false\s*\}", cql_code):
     err("config/schema.cql: keyspace must set tablets = {'enabled': false}")
 if "NetworkTopologyStrategy" not in cql_code:
     err("config/schema.cql: keyspace must use NetworkTopologyStrategy")
-if not re.search(r"epoch\s+bigint\s+STATIC", cql_code, re.I):
-    err("config/schema.cql: lot_events needs a static epoch column")
+for col in ["epoch", "last_seq"]:
+    if not re.search(rf"\b{col}\s+bigint\s+STATIC", cql_code, re.I):
+        err(f"config/schema.cql: event_log needs a static {col} column")
 if cql_code.count("(") != cql_code.count(")"):
     err("config/schema.cql: unbalanced parentheses")
 

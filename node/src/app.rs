@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liveshop_actors::{ActorError, Region};
+use liveshop_cache::{Cache, MemoryCache, RedisCache, redact_url};
 use liveshop_gateway::{ApiContext, GatewayConfig, Limits, install_metrics, serve};
 use liveshop_store::{EmbeddedStore, RedisOptions, RedisStore, Store, StoreError};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, StoreKind};
+use crate::config::{CacheKind, Config, StoreKind};
 use crate::demo;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +23,12 @@ pub enum AppError {
     },
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("cannot use the redis store at {url}: {source}")]
-    Redis { url: String, source: StoreError },
+    /// `url` and `source` are redacted: no password.
+    #[error("cannot use the redis store at {url}: {detail}")]
+    Redis { url: String, detail: String },
+    /// `url` and `source` are redacted: no password.
+    #[error("cannot use the redis cache at {url}: {detail}")]
+    Cache { url: String, detail: String },
     #[error("actors: {0}")]
     Actors(#[from] ActorError),
     #[error("gateway configuration: {0}")]
@@ -45,6 +50,7 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
     let store = open_store(&config).await?;
+    let cache = open_cache(&config).await?;
     let jwt_secret = jwt_secret(&config)?;
     let region = Region::start(store.clone(), config.actor_config()).await?;
 
@@ -61,6 +67,7 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
         rtmp_url: config.rtmp_url.clone(),
+        room_heartbeat: Duration::from_millis(config.cache.room_heartbeat_ms),
         limits: Limits {
             conn_queue: config.actors.conn_queue,
             max_connections: config.limits.max_connections,
@@ -74,12 +81,18 @@ pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
         },
         ..GatewayConfig::default()
     };
-    let ctx = ApiContext::new(region.clone(), store.clone(), gateway, metrics)?;
+    let ctx = ApiContext::new(region.clone(), store.clone(), cache, gateway, metrics)?;
     if seed_demo {
         let info = demo::seed(&ctx, addr).await?;
         println!("{info}");
     }
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = ?config.store, "serving");
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        store = ?config.store,
+        cache = ?config.cache.backend,
+        "serving"
+    );
     // Tests and scripts wait for this line.
     println!("liveshop listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -113,26 +126,59 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
                      does not fsync every write"
                 );
             }
-            let store = RedisStore::connect_with(url, options)
-                .await
-                .map_err(|source| AppError::Redis {
-                    url: redacted(url),
-                    source,
-                })?;
-            tracing::info!(url = %redacted(url), prefix = %config.redis.prefix, "using the redis store");
+            let store =
+                RedisStore::connect_with(url, options)
+                    .await
+                    .map_err(|e| AppError::Redis {
+                        url: redact_url(url),
+                        detail: scrub(&e.to_string(), url),
+                    })?;
+            tracing::info!(url = %redact_url(url), prefix = %config.redis.prefix, "using the redis store");
             Ok(Arc::new(store))
         }
     }
 }
 
-/// `url` without a password, for logs and errors.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+/// The configured shared cache. A Redis cache that cannot be reached at
+/// start-up is an error (a configuration mistake should be seen at once);
+/// once running, the gateway survives the cache going away.
+async fn open_cache(config: &Config) -> Result<Arc<dyn Cache>, AppError> {
+    match config.cache.backend {
+        CacheKind::Memory => Ok(Arc::new(MemoryCache::new())),
+        CacheKind::Redis => {
+            let url = config.cache_redis_url();
+            let prefix = &config.cache.prefix;
+            let cache = RedisCache::connect(url, prefix)
+                .await
+                .map_err(|e| AppError::Cache {
+                    url: redact_url(url),
+                    detail: scrub(&e.to_string(), url),
+                })?;
+            tracing::info!(url = %redact_url(url), %prefix, "using the redis cache");
+            Ok(Arc::new(cache))
         }
-        _ => url.to_owned(),
     }
+}
+
+/// `message` with `url`'s user and password removed wherever they appear
+/// (a client library may quote the URL it was given).
+fn scrub(message: &str, url: &str) -> String {
+    let mut out = message.replace(url, &redact_url(url));
+    let userinfo = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo)
+        .unwrap_or("");
+    if !userinfo.is_empty() {
+        out = out.replace(userinfo, "***");
+        // The password alone, too (after `user:` or `:`).
+        if let Some((_, password)) = userinfo.split_once(':')
+            && !password.is_empty()
+        {
+            out = out.replace(password, "***");
+        }
+    }
+    out
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -227,13 +273,31 @@ mod tests {
 
     #[test]
     fn redis_passwords_stay_out_of_messages() {
-        assert_eq!(
-            redacted("redis://user:secret@host:6379/0"),
-            "redis://***@host:6379/0"
+        let url = "redis://user:s3cret@host:6379/0";
+        let message = format!(
+            "cache unavailable: bad redis url {url:?}: connecting to redis at {url}: s3cret"
         );
-        assert_eq!(
-            redacted("redis://127.0.0.1:6379/"),
-            "redis://127.0.0.1:6379/"
-        );
+        let clean = scrub(&message, url);
+        assert!(!clean.contains("s3cret"), "{clean}");
+        assert!(clean.contains("redis://***@host:6379/0"), "{clean}");
+        assert_eq!(scrub("no url here", "redis://h:1/"), "no url here");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cache_is_a_redacted_error() {
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut config = Config::default();
+        config.cache.backend = CacheKind::Redis;
+        config.cache.redis_url = Some(format!("redis://admin:pa55word@127.0.0.1:{port}/"));
+        let err = match open_cache(&config).await {
+            Ok(_) => panic!("connected to a closed port"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!err.contains("pa55word"), "{err}");
+        assert!(err.contains("redis://***@127.0.0.1"), "{err}");
     }
 }

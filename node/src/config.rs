@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveshop_gateway::{Rate, RateLimits};
-use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// The liveshop node.
 #[derive(Debug, Parser)]
@@ -99,6 +100,103 @@ impl Default for RedisConfig {
     }
 }
 
+/// Which shared hot-state backend (rate limits, live-room directory,
+/// revoked refresh families) the node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheKind {
+    /// In-process: one node.
+    #[default]
+    Memory,
+    /// A Redis server every node of a cluster shares.
+    Redis,
+}
+
+impl std::str::FromStr for CacheKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "memory" => Ok(CacheKind::Memory),
+            "redis" => Ok(CacheKind::Redis),
+            other => Err(format!(
+                "unknown cache {other:?}: expected \"memory\" or \"redis\""
+            )),
+        }
+    }
+}
+
+/// The shared cache: a `[cache]` table, or the shorthand
+/// `cache = "memory" | "redis"` (the backend, every other key default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheTable {
+    /// "memory" (default) or "redis".
+    pub backend: CacheKind,
+    /// The cache's Redis; defaults to `[redis] url` (the store's server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// Prepended to every cache key; keep it apart from the store's prefix.
+    pub prefix: String,
+    /// Milliseconds between the heartbeats that keep the rooms this node
+    /// hosts in the cluster's live-room directory (an entry lasts three).
+    pub room_heartbeat_ms: u64,
+}
+
+impl Default for CacheTable {
+    fn default() -> Self {
+        CacheTable {
+            backend: CacheKind::Memory,
+            redis_url: None,
+            prefix: "liveshop-cache:".into(),
+            room_heartbeat_ms: 5_000,
+        }
+    }
+}
+
+/// `[cache]` as the node uses it (see [`CacheTable`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct CacheConfig(pub CacheTable);
+
+impl std::ops::Deref for CacheConfig {
+    type Target = CacheTable;
+    fn deref(&self) -> &CacheTable {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CacheConfig {
+    fn deref_mut(&mut self) -> &mut CacheTable {
+        &mut self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CacheConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = CacheConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"memory\", \"redis\" or a [cache] table")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<CacheConfig, E> {
+                Ok(CacheConfig(CacheTable {
+                    backend: s.parse().map_err(E::custom)?,
+                    ..CacheTable::default()
+                }))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CacheConfig, A::Error> {
+                CacheTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(CacheConfig)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -124,6 +222,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub rate_limits: RatesConfig,
     pub redis: RedisConfig,
+    /// The shared hot state: `cache = "memory"` (default) or `"redis"`, or
+    /// a `[cache]` table.
+    pub cache: CacheConfig,
 }
 
 /// Bounds on connections. One process may hold about as many sockets as its
@@ -255,6 +356,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             rate_limits: RatesConfig::default(),
             redis: RedisConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -317,6 +419,14 @@ impl Config {
         if let Ok(url) = std::env::var("LIVESHOP_REDIS_URL") {
             config.redis.url = url;
         }
+        if let Ok(cache) = std::env::var("LIVESHOP_CACHE") {
+            config.cache.backend = cache
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("LIVESHOP_CACHE: {e}")))?;
+        }
+        if let Ok(url) = std::env::var("LIVESHOP_CACHE_REDIS_URL") {
+            config.cache.redis_url = Some(url);
+        }
         if cli.unsafe_redis_durability {
             config.unsafe_redis_durability = true;
         }
@@ -346,6 +456,16 @@ impl Config {
                 "store = \"redis\" needs redis.url".into(),
             ));
         }
+        if self.cache.backend == CacheKind::Redis && self.cache_redis_url().trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "cache = \"redis\" needs cache.redis_url (or redis.url)".into(),
+            ));
+        }
+        if self.cache.room_heartbeat_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "cache.room_heartbeat_ms must be positive".into(),
+            ));
+        }
         let r = &self.rate_limits;
         for (name, rate) in [
             ("chat", r.chat),
@@ -367,6 +487,31 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The cache's Redis URL: `[cache] redis_url`, else the store's.
+    pub fn cache_redis_url(&self) -> &str {
+        self.cache.redis_url.as_deref().unwrap_or(&self.redis.url)
+    }
+
+    /// This configuration as `liveshop config` prints it: the JWT secret
+    /// hidden, the passwords gone from the Redis URLs, and the cache's
+    /// effective Redis URL spelled out when the cache uses Redis.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        if shown.jwt_secret.is_some() {
+            shown.jwt_secret = Some("***".into());
+        }
+        shown.redis.url = liveshop_cache::redact_url(&self.redis.url);
+        shown.cache.redis_url = match self.cache.backend {
+            CacheKind::Redis => Some(liveshop_cache::redact_url(self.cache_redis_url())),
+            CacheKind::Memory => self
+                .cache
+                .redis_url
+                .as_deref()
+                .map(liveshop_cache::redact_url),
+        };
+        shown
     }
 
     pub fn actor_config(&self) -> liveshop_actors::ActorConfig {
@@ -392,6 +537,7 @@ mod tests {
         assert_eq!(file.listen, defaults.listen);
         assert_eq!(file.data_dir, defaults.data_dir);
         assert_eq!(file.actors.room_tick_ms, defaults.actors.room_tick_ms);
+        assert_eq!(file.cache, defaults.cache);
     }
 
     #[test]
@@ -424,5 +570,65 @@ mod tests {
         let err = "mongo".parse::<StoreKind>().unwrap_err();
         assert!(err.to_string().contains("mongo"), "{err}");
         assert_eq!("Redis".parse::<StoreKind>().unwrap(), StoreKind::Redis);
+    }
+
+    #[test]
+    fn the_cache_is_memory_by_default_and_takes_a_shorthand_or_a_table() {
+        let d = Config::default();
+        assert_eq!(d.cache.backend, CacheKind::Memory);
+        assert_eq!(d.cache_redis_url(), d.redis.url);
+        let c: Config = toml::from_str("cache = \"redis\"\n").unwrap();
+        assert_eq!(c.cache.backend, CacheKind::Redis);
+        assert_eq!(c.cache.prefix, "liveshop-cache:");
+        let c: Config = toml::from_str(
+            "[redis]\nurl = \"redis://store:1/\"\n[cache]\nbackend = \"redis\"\nprefix = \"c:\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.cache_redis_url(),
+            "redis://store:1/",
+            "defaults to the store's"
+        );
+        assert_eq!(c.cache.prefix, "c:");
+        let c: Config =
+            toml::from_str("[cache]\nbackend = \"redis\"\nredis_url = \"redis://cache:2/\"\n")
+                .unwrap();
+        assert_eq!(c.cache_redis_url(), "redis://cache:2/");
+        let err = toml::from_str::<Config>("cache = \"memcached\"").unwrap_err();
+        assert!(err.to_string().contains("memcached"), "{err}");
+        let err = toml::from_str::<Config>("[cache]\nurl = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("url"), "{err}");
+        assert_eq!("REDIS".parse::<CacheKind>().unwrap(), CacheKind::Redis);
+        assert!("mongo".parse::<CacheKind>().is_err());
+        let zero = Config {
+            cache: CacheConfig(CacheTable {
+                room_heartbeat_ms: 0,
+                ..CacheTable::default()
+            }),
+            ..Config::default()
+        };
+        assert!(zero.check().is_err());
+    }
+
+    #[test]
+    fn the_printed_config_holds_no_secret_and_reads_back() {
+        let c: Config = toml::from_str(
+            "jwt_secret = \"0123456789abcdef0123456789abcdef-secret\"\n\
+             [redis]\nurl = \"redis://user:hunter2@store:6379/0\"\n\
+             [cache]\nbackend = \"redis\"\n",
+        )
+        .unwrap();
+        let text = toml::to_string(&c.redacted()).unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("-secret"),
+            "{text}"
+        );
+        assert!(text.contains("redis://***@store:6379/0"), "{text}");
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.cache.backend, CacheKind::Redis);
+        assert_eq!(back.cache_redis_url(), "redis://***@store:6379/0");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/docker.toml");
+        let docker = Config::from_file(&example).unwrap();
+        assert_eq!(docker.cache.backend, CacheKind::Redis);
     }
 }

@@ -114,11 +114,10 @@ pub async fn seed(ctx: &ApiContext, addr: SocketAddr) -> Result<DemoInfo, AppErr
                 .await?
                 .map_err(demo_err)?;
         }
-        // There is no stream in the demo; show the room as live anyway.
-        let live = RoomCommand::SetLive { on: true };
-        ctx.region()
-            .room_command(&room, live)
-            .await?
+        // There is no stream in the demo; show the room as live anyway (and
+        // host it in the live-room directory, as an RTMP publish would).
+        liveshop_gateway::live::set_live(ctx, &room, true)
+            .await
             .map_err(demo_err)?;
     }
     Ok(DemoInfo { addr, room, lots })

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Some(Command::Config) = cli.command {
-        match toml::to_string(&config) {
+        match toml::to_string(&config.redacted()) {
             Ok(text) => print!("{text}"),
             Err(e) => eprintln!("liveshop: {e}"),
         }

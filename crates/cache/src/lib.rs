@@ -12,7 +12,8 @@
 //!
 //! Time is an argument where the result depends on it (`now_ms` of
 //! [`Cache::rate_allow`]), so callers and tests control it; the TTLs of
-//! idempotency keys and revocations run on the backend's own clock.
+//! idempotency keys, revocations and live-room entries run on the backend's
+//! own clock.
 
 mod gcra;
 mod memory;
@@ -37,6 +38,22 @@ pub enum CacheError {
 
 pub type Result<T, E = CacheError> = std::result::Result<T, E>;
 
+/// `url` with its user and password (if any) replaced by `***`, for
+/// messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    // Everything up to the last '@' may be userinfo: a password may hold
+    // '@' or '/' unencoded. An '@' later in the URL (rare in Redis URLs)
+    // hides the host too, which errs on the safe side.
+    let rest = &url[scheme_end..];
+    match rest.rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Shared hot state. Every method is one atomic step on the backend, so
 /// two nodes calling at once see one order.
 #[async_trait]
@@ -49,11 +66,24 @@ pub trait Cache: Send + Sync {
     async fn rate_allow(&self, key: &str, per_second: u32, burst: u32, now_ms: u64)
     -> Result<bool>;
 
-    /// Marks `room` live with `viewers` (replacing its previous count), or
-    /// removes it from the directory when `live` is false.
-    async fn set_room_live(&self, room: &RoomId, live: bool, viewers: u64) -> Result<()>;
+    /// Marks `room` live with `viewers` (replacing its previous count and
+    /// expiry), or removes it from the directory when `live` is false.
+    ///
+    /// A live entry leaves the directory by itself `ttl_ms` after this call
+    /// (on the backend's clock) unless it is set again before: the node
+    /// hosting the room repeats the call periodically (a heartbeat), so the
+    /// rooms of a node that died disappear. `ttl_ms` is ignored when `live`
+    /// is false.
+    async fn set_room_live(
+        &self,
+        room: &RoomId,
+        live: bool,
+        viewers: u64,
+        ttl_ms: u64,
+    ) -> Result<()>;
 
-    /// Up to `limit` live rooms, most viewers first (ties in any order).
+    /// Up to `limit` live rooms whose entry has not expired, most viewers
+    /// first (ties in any order).
     async fn live_rooms(&self, limit: usize) -> Result<Vec<(RoomId, u64)>>;
 
     /// Claims the idempotency key `key` within `scope` for `ttl_ms`,
@@ -73,4 +103,23 @@ pub trait Cache: Send + Sync {
 
     /// Whether `family` was revoked and its TTL has not run out.
     async fn is_family_revoked(&self, family: &str) -> Result<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_userinfo() {
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://:p@ss/w@h:1/"), "redis://***@h:1/");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }

@@ -28,7 +28,8 @@ struct Inner {
     buckets: HashMap<String, u64>,
     /// Latest `now_us` a caller gave, to prune buckets.
     last_now_us: u64,
-    rooms: HashMap<RoomId, u64>,
+    /// Live room → (viewers, expiry).
+    rooms: HashMap<RoomId, (u64, Instant)>,
     /// (scope, key) → (value, expiry).
     idem: HashMap<(String, String), (String, Instant)>,
     revoked: HashMap<String, Instant>,
@@ -58,6 +59,7 @@ impl Inner {
         self.buckets.retain(|_, tat| *tat > now_us);
         self.idem.retain(|_, (_, exp)| *exp > now);
         self.revoked.retain(|_, exp| *exp > now);
+        self.rooms.retain(|_, (_, exp)| *exp > now);
     }
 }
 
@@ -92,10 +94,16 @@ impl Cache for MemoryCache {
         }
     }
 
-    async fn set_room_live(&self, room: &RoomId, live: bool, viewers: u64) -> Result<()> {
+    async fn set_room_live(
+        &self,
+        room: &RoomId,
+        live: bool,
+        viewers: u64,
+        ttl_ms: u64,
+    ) -> Result<()> {
         let mut inner = self.lock();
         if live {
-            inner.rooms.insert(room.clone(), viewers);
+            inner.rooms.insert(room.clone(), (viewers, expiry(ttl_ms)));
         } else {
             inner.rooms.remove(room);
         }
@@ -103,9 +111,14 @@ impl Cache for MemoryCache {
     }
 
     async fn live_rooms(&self, limit: usize) -> Result<Vec<(RoomId, u64)>> {
+        let now = Instant::now();
         let inner = self.lock();
-        let mut rooms: Vec<(RoomId, u64)> =
-            inner.rooms.iter().map(|(r, v)| (r.clone(), *v)).collect();
+        let mut rooms: Vec<(RoomId, u64)> = inner
+            .rooms
+            .iter()
+            .filter(|(_, (_, exp))| *exp > now)
+            .map(|(r, (v, _))| (r.clone(), *v))
+            .collect();
         drop(inner);
         rooms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         rooms.truncate(limit);

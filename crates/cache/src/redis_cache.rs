@@ -4,6 +4,9 @@
 //!
 //! - `rate:<key>`: a rate limit's TAT in microseconds, expiring when full.
 //! - `rooms`: sorted set, room id scored by viewers.
+//! - `rooms:expiry`: sorted set, room id scored by the server time (ms) at
+//!   which its entry expires; the listing script drops expired rooms from
+//!   both sets before it reads.
 //! - `idem:<scope len>:<scope>:<key>`: an idempotency claim's value.
 //! - `revoked:<family>`: present while the family is known revoked.
 
@@ -15,7 +18,7 @@ use liveshop_protocol::RoomId;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::{Cache, CacheError, Result, gcra};
+use crate::{Cache, CacheError, Result, gcra, redact_url};
 
 /// GCRA, as in `gcra::decide`. KEYS[1] the bucket; ARGV now_us,
 /// interval_us, burst. Numbers stay below 2^53, so Lua's doubles are exact;
@@ -38,6 +41,31 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', string.format('
 return 1
 ";
 
+/// The server's clock in milliseconds, for the live-room scripts. Scripts
+/// are replicated by their effects (Redis >= 5 does so by default), so
+/// reading `TIME` before writing is allowed.
+const NOW_MS: &str = "local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+/// KEYS[1] rooms, KEYS[2] rooms:expiry; ARGV room, viewers, ttl_ms.
+const SET_ROOM_LIVE: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[3])), ARGV[1])
+return 1
+";
+
+/// KEYS[1] rooms, KEYS[2] rooms:expiry; ARGV the last rank to return.
+/// Removes expired entries, then lists the rest, most viewers first.
+const LIVE_ROOMS: &str = r"
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
+for _, room in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], room)
+  redis.call('ZREM', KEYS[2], room)
+end
+return redis.call('ZREVRANGE', KEYS[1], 0, ARGV[1], 'WITHSCORES')
+";
+
 /// KEYS[1] the claim; ARGV value, ttl_ms. Nil if claimed, else the value
 /// already there.
 const CLAIM_IDEM: &str = r"
@@ -54,6 +82,8 @@ pub struct RedisCache {
     prefix: String,
     rate_allow: Script,
     claim_idem: Script,
+    set_room_live: Script,
+    live_rooms: Script,
 }
 
 impl fmt::Debug for RedisCache {
@@ -72,20 +102,23 @@ impl RedisCache {
     /// Connects to `url`; every key this handle touches starts with
     /// `prefix` (e.g. `"liveshop:cache:"`).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        let shown = redact_url(url);
         let client = redis::Client::open(url)
-            .map_err(|e| unavailable(&format!("bad redis url {url:?}"), e))?;
+            .map_err(|e| unavailable(&format!("bad redis url {shown:?}"), e))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| unavailable(&format!("connecting to redis at {url}"), e))?;
+            .map_err(|e| unavailable(&format!("connecting to redis at {shown}"), e))?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
             rate_allow: Script::new(RATE_ALLOW),
             claim_idem: Script::new(CLAIM_IDEM),
+            set_room_live: Script::new(&format!("{NOW_MS}{SET_ROOM_LIVE}")),
+            live_rooms: Script::new(&format!("{NOW_MS}{LIVE_ROOMS}")),
         })
     }
 
@@ -104,6 +137,10 @@ impl RedisCache {
 
     fn rooms_key(&self) -> String {
         format!("{}rooms", self.prefix)
+    }
+
+    fn rooms_expiry_key(&self) -> String {
+        format!("{}rooms:expiry", self.prefix)
     }
 }
 
@@ -131,22 +168,39 @@ impl Cache for RedisCache {
         Ok(allowed == 1)
     }
 
-    async fn set_room_live(&self, room: &RoomId, live: bool, viewers: u64) -> Result<()> {
-        let key = self.rooms_key();
-        let cmd = if live {
-            let mut c = redis::cmd("ZADD");
-            c.arg(&key).arg(viewers).arg(room.as_str());
-            c
+    async fn set_room_live(
+        &self,
+        room: &RoomId,
+        live: bool,
+        viewers: u64,
+        ttl_ms: u64,
+    ) -> Result<()> {
+        let (rooms, expiry) = (self.rooms_key(), self.rooms_expiry_key());
+        let result = if live {
+            self.set_room_live
+                .key(&rooms)
+                .key(&expiry)
+                .arg(room.as_str())
+                .arg(viewers)
+                .arg(ttl_ms.max(1))
+                .invoke_async::<i64>(&mut self.conn())
+                .await
+                .map(drop)
         } else {
-            let mut c = redis::cmd("ZREM");
-            c.arg(&key).arg(room.as_str());
-            c
+            redis::pipe()
+                .atomic()
+                .cmd("ZREM")
+                .arg(&rooms)
+                .arg(room.as_str())
+                .ignore()
+                .cmd("ZREM")
+                .arg(&expiry)
+                .arg(room.as_str())
+                .ignore()
+                .query_async::<()>(&mut self.conn())
+                .await
         };
-        let _: i64 = cmd
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| unavailable(&format!("marking room {room} live={live}"), e))?;
-        Ok(())
+        result.map_err(|e| unavailable(&format!("marking room {room} live={live}"), e))
     }
 
     async fn live_rooms(&self, limit: usize) -> Result<Vec<(RoomId, u64)>> {
@@ -154,12 +208,12 @@ impl Cache for RedisCache {
             return Ok(Vec::new());
         }
         let stop = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
-        let raw: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
-            .arg(self.rooms_key())
-            .arg(0)
+        let raw: Vec<(String, f64)> = self
+            .live_rooms
+            .key(self.rooms_key())
+            .key(self.rooms_expiry_key())
             .arg(stop)
-            .arg("WITHSCORES")
-            .query_async(&mut self.conn())
+            .invoke_async(&mut self.conn())
             .await
             .map_err(|e| unavailable("listing live rooms", e))?;
         raw.into_iter()

@@ -118,7 +118,7 @@ pub async fn two_handles_share_one_bucket<C: Cache + ?Sized>(a: &C, b: &C) {
     assert!(!a.rate_allow("shared", rate, burst, t0).await.unwrap());
     assert!(!b.rate_allow("shared", rate, burst, t0).await.unwrap());
     // What one node sets, the other sees.
-    b.set_room_live(&room("shared-room"), true, 7)
+    b.set_room_live(&room("shared-room"), true, 7, 60_000)
         .await
         .unwrap();
     assert_eq!(
@@ -142,20 +142,23 @@ pub async fn two_handles_share_one_bucket<C: Cache + ?Sized>(a: &C, b: &C) {
 pub async fn live_rooms_are_listed_by_viewers<C: Cache + ?Sized>(cache: &C) {
     assert!(cache.live_rooms(10).await.unwrap().is_empty());
     cache
-        .set_room_live(&room("r-small"), true, 3)
+        .set_room_live(&room("r-small"), true, 3, 60_000)
         .await
         .unwrap();
     cache
-        .set_room_live(&room("r-big"), true, 300)
-        .await
-        .unwrap();
-    cache.set_room_live(&room("r-mid"), true, 30).await.unwrap();
-    cache
-        .set_room_live(&room("r-gone"), true, 1000)
+        .set_room_live(&room("r-big"), true, 300, 60_000)
         .await
         .unwrap();
     cache
-        .set_room_live(&room("r-gone"), false, 0)
+        .set_room_live(&room("r-mid"), true, 30, 60_000)
+        .await
+        .unwrap();
+    cache
+        .set_room_live(&room("r-gone"), true, 1000, 60_000)
+        .await
+        .unwrap();
+    cache
+        .set_room_live(&room("r-gone"), false, 0, 60_000)
         .await
         .unwrap();
     assert_eq!(
@@ -173,7 +176,7 @@ pub async fn live_rooms_are_listed_by_viewers<C: Cache + ?Sized>(cache: &C) {
     assert!(cache.live_rooms(0).await.unwrap().is_empty());
     // A new count replaces the old one and reorders.
     cache
-        .set_room_live(&room("r-small"), true, 500)
+        .set_room_live(&room("r-small"), true, 500, 60_000)
         .await
         .unwrap();
     assert_eq!(
@@ -181,8 +184,14 @@ pub async fn live_rooms_are_listed_by_viewers<C: Cache + ?Sized>(cache: &C) {
         vec![(room("r-small"), 500)]
     );
     // Going offline twice is harmless.
-    cache.set_room_live(&room("r-big"), false, 0).await.unwrap();
-    cache.set_room_live(&room("r-big"), false, 0).await.unwrap();
+    cache
+        .set_room_live(&room("r-big"), false, 0, 60_000)
+        .await
+        .unwrap();
+    cache
+        .set_room_live(&room("r-big"), false, 0, 60_000)
+        .await
+        .unwrap();
     assert_eq!(
         cache.live_rooms(10).await.unwrap(),
         vec![(room("r-small"), 500), (room("r-mid"), 30)]
@@ -267,4 +276,68 @@ pub async fn revoked_families_are_remembered_until_their_ttl<C: Cache + ?Sized>(
     })
     .await;
     assert!(cache.is_family_revoked("fam-long").await.unwrap());
+}
+
+/// A live entry not set again within its TTL leaves the directory by
+/// itself (the node hosting the room died); setting it again (a heartbeat)
+/// renews it; a long TTL keeps its room listed meanwhile.
+pub async fn live_rooms_expire_without_a_heartbeat<C: Cache + ?Sized>(cache: &C) {
+    cache
+        .set_room_live(&room("r-kept"), true, 5, 60_000)
+        .await
+        .unwrap();
+    cache
+        .set_room_live(&room("r-dead"), true, 50, 150)
+        .await
+        .unwrap();
+    cache
+        .set_room_live(&room("r-beating"), true, 7, 1_000)
+        .await
+        .unwrap();
+    let listed = cache.live_rooms(10).await.unwrap();
+    assert!(
+        listed.contains(&(room("r-dead"), 50)),
+        "a fresh entry is listed: {listed:?}"
+    );
+    // Heartbeat r-beating every 100 ms (well within its 1 s TTL) until
+    // r-dead has expired; r-beating must stay listed all along.
+    let deadline = tokio::time::Instant::now() + TTL_WAIT;
+    loop {
+        cache
+            .set_room_live(&room("r-beating"), true, 8, 1_000)
+            .await
+            .unwrap();
+        let listed = cache.live_rooms(10).await.unwrap();
+        assert!(
+            listed.contains(&(room("r-beating"), 8)),
+            "a room with a heartbeat expired: {listed:?}"
+        );
+        if !listed.iter().any(|(r, _)| *r == room("r-dead")) {
+            assert!(listed.contains(&(room("r-kept"), 5)), "{listed:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an entry without a heartbeat did not expire within {TTL_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Without its heartbeat r-beating expires too; set again, it is back.
+    eventually("a room whose heartbeat stopped expires", || async {
+        !cache
+            .live_rooms(10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(r, _)| *r == room("r-beating"))
+    })
+    .await;
+    cache
+        .set_room_live(&room("r-dead"), true, 1, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.live_rooms(10).await.unwrap(),
+        vec![(room("r-kept"), 5), (room("r-dead"), 1)]
+    );
 }

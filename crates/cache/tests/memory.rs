@@ -28,3 +28,8 @@ async fn an_idem_key_is_claimed_once() {
 async fn revoked_families_are_remembered_until_their_ttl() {
     suite::revoked_families_are_remembered_until_their_ttl(&MemoryCache::new()).await;
 }
+
+#[tokio::test]
+async fn live_rooms_expire_without_a_heartbeat() {
+    suite::live_rooms_expire_without_a_heartbeat(&MemoryCache::new()).await;
+}

@@ -57,6 +57,14 @@ async fn revoked_families_are_remembered_until_their_ttl() {
 }
 
 #[tokio::test]
+async fn live_rooms_expire_without_a_heartbeat() {
+    let Some(server) = support::start() else {
+        return;
+    };
+    suite::live_rooms_expire_without_a_heartbeat(&connect(&server).await).await;
+}
+
+#[tokio::test]
 async fn a_different_prefix_is_a_different_cache() {
     let Some(server) = support::start() else {
         return;

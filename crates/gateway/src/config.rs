@@ -20,7 +20,19 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// Where hosts push their stream: a new room's `rtmp_url`.
     pub rtmp_url: String,
+    /// How often this node refreshes the live-room directory entries of the
+    /// rooms it hosts (their viewer counts). An entry not refreshed for
+    /// [`GatewayConfig::live_ttl`] (three heartbeats) leaves the directory,
+    /// so the rooms of a node that died stop being listed as live.
+    pub room_heartbeat: Duration,
     pub limits: Limits,
+}
+
+impl GatewayConfig {
+    /// How long a live-room directory entry lasts without a heartbeat.
+    pub fn live_ttl(&self) -> Duration {
+        self.room_heartbeat.saturating_mul(3)
+    }
 }
 
 impl Default for GatewayConfig {
@@ -31,6 +43,7 @@ impl Default for GatewayConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             public_url: "http://127.0.0.1:8080".into(),
             rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
+            room_heartbeat: Duration::from_secs(5),
             limits: Limits::default(),
         }
     }
@@ -44,6 +57,7 @@ impl fmt::Debug for GatewayConfig {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("public_url", &self.public_url)
             .field("rtmp_url", &self.rtmp_url)
+            .field("room_heartbeat", &self.room_heartbeat)
             .field("limits", &self.limits)
             .finish()
     }
@@ -94,6 +108,10 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Password hashes computed at once; more wait.
     pub max_concurrent_hashes: usize,
+    /// How long one call to the shared cache may take before the gateway
+    /// treats the cache as unavailable and falls back (see
+    /// [`crate::hot`]).
+    pub cache_timeout: Duration,
     pub rates: RateLimits,
 }
 
@@ -114,6 +132,7 @@ impl Default for Limits {
             lag_window: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             max_concurrent_hashes: 4,
+            cache_timeout: Duration::from_millis(500),
             rates: RateLimits::default(),
         }
     }
@@ -133,9 +152,9 @@ impl Rate {
 }
 
 /// Request rates. Per user: `chat`, `like`, `bid` (bid and max_bid) and
-/// `hold`, over all of a user's connections on this node. Per connection:
-/// `messages`, every client message. Per client IP: `auth` (register and
-/// login).
+/// `hold`, over all of a user's connections on every node sharing the cache.
+/// Per connection: `messages`, every client message. Per client IP: `auth`
+/// (register, login and refresh), also counted cluster-wide.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub chat: Rate,

@@ -4,13 +4,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use liveshop_actors::{ConnId, Region};
+use liveshop_cache::Cache;
 use liveshop_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::GatewayConfig;
+use crate::hot::Hot;
 use crate::limits::Limiters;
+use crate::live::LiveRooms;
 use crate::net::PerIpLimit;
 
 /// Why a configuration was refused.
@@ -34,10 +37,12 @@ pub struct ApiContext {
 struct Inner {
     region: Region,
     store: Arc<dyn Store>,
+    hot: Arc<Hot>,
     config: GatewayConfig,
     metrics: PrometheusHandle,
     jwt: JwtKeys,
     limiters: Limiters,
+    live: LiveRooms,
     hash_permits: Arc<Semaphore>,
     ws_permits: Arc<Semaphore>,
     ws_per_ip: Arc<PerIpLimit>,
@@ -46,10 +51,13 @@ struct Inner {
 }
 
 impl ApiContext {
-    /// `metrics` comes from [`crate::install_metrics`].
+    /// `metrics` comes from [`crate::install_metrics`]. `cache` is the
+    /// shared hot state: a `MemoryCache` for one node, the `RedisCache`
+    /// every node of a cluster shares.
     pub fn new(
         region: Region,
         store: Arc<dyn Store>,
+        cache: Arc<dyn Cache>,
         config: GatewayConfig,
         metrics: PrometheusHandle,
     ) -> Result<ApiContext, ConfigError> {
@@ -70,6 +78,9 @@ impl ApiContext {
                 return Err(ConfigError::Zero(name));
             }
         }
+        if l.cache_timeout.is_zero() || config.room_heartbeat.is_zero() {
+            return Err(ConfigError::Zero("limits.cache_timeout and room_heartbeat"));
+        }
         if l.ping_interval.is_zero() || l.request_timeout.is_zero() {
             return Err(ConfigError::Zero(
                 "limits.ping_interval and request_timeout",
@@ -81,10 +92,13 @@ impl ApiContext {
             ));
         }
         let (shutdown, _) = watch::channel(false);
+        let hot = Arc::new(Hot::new(cache, config.limits.cache_timeout));
         Ok(ApiContext {
             inner: Arc::new(Inner {
                 jwt: JwtKeys::new(&config.jwt_secret),
-                limiters: Limiters::new(&config.limits.rates),
+                limiters: Limiters::new(&config.limits.rates, hot.clone()),
+                live: LiveRooms::default(),
+                hot,
                 hash_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_hashes)),
                 ws_permits: Arc::new(Semaphore::new(config.limits.max_websockets)),
                 ws_per_ip: PerIpLimit::new(config.limits.max_websockets_per_ip),
@@ -104,6 +118,21 @@ impl ApiContext {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The shared hot state, behind its timeout and fallbacks.
+    pub fn hot(&self) -> &Hot {
+        &self.inner.hot
+    }
+
+    /// The shared cache itself.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        self.inner.hot.cache()
+    }
+
+    /// The rooms this node hosts in the live-room directory.
+    pub(crate) fn live(&self) -> &LiveRooms {
+        &self.inner.live
     }
 
     pub fn config(&self) -> &GatewayConfig {

@@ -12,9 +12,11 @@
 //! crate does, inside the actors), stores nothing itself (the store does),
 //! and defines no wire type (the protocol crate does).
 //!
-//! The node builds an [`ApiContext`] once (with [`install_metrics`]'s handle)
-//! and calls [`serve`] with its listener and a shutdown future; when `serve`
-//! returns, every connection is closed and the region can be shut down.
+//! The node builds an [`ApiContext`] once (with the shared cache and
+//! [`install_metrics`]'s handle) and calls [`serve`] with its listener and a
+//! shutdown future; when `serve` returns, every connection is closed, this
+//! node's rooms have left the live-room directory, and the region can be
+//! shut down.
 //!
 //! # Decisions where the contract is silent
 //! - A bad `?token=` does not fail the handshake (a browser could not tell
@@ -66,8 +68,10 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod hot;
 pub mod http;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod server;

@@ -26,6 +26,12 @@ pub const WS_LAGGED: &str = "liveshop_ws_lagged_total";
 pub const WS_CLOSED: &str = "liveshop_ws_closed_total";
 /// Requests refused by a rate limit, by `kind` (counter).
 pub const RATE_LIMITED: &str = "liveshop_rate_limited_total";
+/// Rate-limit checks decided by a node-local bucket because the shared cache
+/// did not answer, by `kind` (counter).
+pub const RATE_LIMIT_FALLBACK: &str = "liveshop_rate_limit_fallback_total";
+/// Calls to the shared cache that failed, by `op` and `reason` (`error`,
+/// `timeout`, or `skipped` while cooling down after a failure) (counter).
+pub const CACHE_FAILURES: &str = "liveshop_cache_failures_total";
 /// HTTP requests, by `method`, `route` and `status` (counter).
 pub const HTTP_REQUESTS: &str = "liveshop_http_requests_total";
 /// HTTP request latency, by `method` and `route` (histogram, seconds).

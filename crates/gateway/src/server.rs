@@ -45,7 +45,11 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Serves `ctx` on `listener` until `shutdown` completes; then stops
 /// accepting, closes every WebSocket with 1001 (going away), lets HTTP
 /// requests in flight finish, and returns once all connections are done or
-/// `limits.shutdown_grace` has passed, whichever is first.
+/// `limits.shutdown_grace` has passed, whichever is first, after taking
+/// the rooms this node hosts out of the live-room directory.
+///
+/// While serving, it runs the live-room heartbeat ([`crate::live`]) and
+/// periodic upkeep.
 ///
 /// Connections past `limits.max_connections`, or past
 /// `limits.max_connections_per_ip` from one address, are answered 503 and
@@ -61,6 +65,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = Acceptor::new(router(ctx.clone()), &limits, stop_rx);
     let janitor = tokio::spawn(janitor(ctx.clone()));
+    let heartbeat = tokio::spawn(crate::live::heartbeat(ctx.clone()));
     let mut connections = acceptor.run(listener, shutdown).await;
     tracing::info!("shutting down: no new connections, closing websockets");
     ctx.begin_shutdown();
@@ -78,11 +83,13 @@ pub async fn serve(
     // Dropping the set aborts the HTTP connections still open.
     drop(connections);
     janitor.abort();
+    heartbeat.abort();
+    crate::live::withdraw_all(&ctx).await;
     Ok(())
 }
 
 /// Periodic upkeep: histogram upkeep for the exporter, and forgetting idle
-/// rate-limit buckets.
+/// fallback rate-limit buckets.
 async fn janitor(ctx: ApiContext) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut n: u64 = 0;

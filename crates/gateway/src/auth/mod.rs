@@ -156,12 +156,37 @@ pub async fn issue_tokens(ctx: &ApiContext, user: &UserRecord) -> Result<TokenRe
     Ok(token_reply(ctx, user.user_id.clone(), access, refresh))
 }
 
+/// Whether the cache knows `family` as revoked. The store is the truth and
+/// revocation never ends, so a `true` here is final; a cache that does not
+/// answer counts as `false` and the store decides (fail-open to the store,
+/// which costs one store round trip, not safety).
+async fn known_revoked(ctx: &ApiContext, family: &str) -> bool {
+    let call = ctx.cache().is_family_revoked(family);
+    ctx.hot()
+        .call("is_family_revoked", call)
+        .await
+        .unwrap_or(false)
+}
+
+/// Tells the cache that the store revoked `family`, for the family's
+/// longest remaining lifetime (every rotation renews it to `refresh_ttl`).
+async fn remember_revoked(ctx: &ApiContext, family: &str) {
+    let ttl = ctx.config().refresh_ttl.as_millis() as u64;
+    let call = ctx.cache().revoke_family(family, ttl);
+    ctx.hot().call("revoke_family", call).await;
+}
+
 /// Rotates `presented`: a new refresh token of the same family and a new
-/// access token. An old token of the family revokes it.
+/// access token. An old token of the family revokes it (in the store, then
+/// in the cache, which the next refresh of the family on any node reads
+/// first).
 pub async fn refresh_tokens(ctx: &ApiContext, presented: &Secret) -> Result<TokenReply> {
     const INVALID: &str = "invalid or expired refresh token";
     let presented = presented.expose();
     let family = family_of(presented).ok_or(Error::Unauthorized(INVALID))?;
+    if known_revoked(ctx, family).await {
+        return Err(Error::Unauthorized(INVALID));
+    }
     let next = format!("{family}.{}", random_hex(32));
     let now = now_ms();
     let expires = now.saturating_add(ctx.config().refresh_ttl.as_millis() as u64);
@@ -179,11 +204,18 @@ pub async fn refresh_tokens(ctx: &ApiContext, presented: &Secret) -> Result<Toke
         Rotation::Rotated(family) => family,
         Rotation::Reused => {
             tracing::warn!(family, "refresh token reused; family revoked");
+            remember_revoked(ctx, family).await;
             return Err(Error::Unauthorized(
                 "refresh token reused; every session of this login is revoked",
             ));
         }
-        Rotation::Revoked | Rotation::Unknown => return Err(Error::Unauthorized(INVALID)),
+        Rotation::Revoked => {
+            // Revoked before the cache heard of it (it was down, or its entry
+            // expired): tell it now.
+            remember_revoked(ctx, family).await;
+            return Err(Error::Unauthorized(INVALID));
+        }
+        Rotation::Unknown => return Err(Error::Unauthorized(INVALID)),
     };
     let user = ctx
         .store()

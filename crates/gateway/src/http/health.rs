@@ -1,5 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers a cheap
-//! read in time) and `/metrics` (Prometheus text).
+//! read in time; the shared cache is probed too but does not decide) and
+//! `/metrics` (Prometheus text).
 
 use std::time::Duration;
 
@@ -30,7 +31,16 @@ async fn readyz(State(ctx): State<ApiContext>) -> Result<&'static str, Error> {
     // A point read of a name no user can have (it breaks the username rules).
     let probe = ctx.store().user_by_name("~readyz~");
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Ok(_)) => Ok("ready"),
+        Ok(Ok(_)) => {
+            // Every node shares the cache: failing readiness on its outage
+            // would take every node out of the load balancer at once, which
+            // is what the gateway's fallbacks exist to avoid. Say so instead.
+            let probe = ctx.cache().is_family_revoked("~readyz~");
+            match ctx.hot().call("readyz", probe).await {
+                Some(_) => Ok("ready"),
+                None => Ok("ready (shared cache unavailable: degraded)"),
+            }
+        }
         Ok(Err(e)) => Err(Error::Unavailable(format!("readyz: store: {e}"))),
         Err(_) => Err(Error::Unavailable("readyz: store timed out".into())),
     }

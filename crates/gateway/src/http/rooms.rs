@@ -9,7 +9,7 @@ use liveshop_domain::LotDef;
 use liveshop_domain::text::check_text;
 use liveshop_protocol::{
     CreateRoomRequest, CreatedLot, CreatedRoom, LotId, LotSpec, RoomId, RoomList, RoomListQuery,
-    RoomStatus, RoomView, Secret,
+    RoomStatus, RoomSummary, RoomView, Secret,
 };
 use liveshop_store::{LotRecord, RoomRecord};
 
@@ -79,6 +79,13 @@ async fn create_room(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// `GET /rooms[?status=live|offline]`: rooms with their status and viewers,
+/// most viewers first. Status and viewer count
+/// of live rooms come from the cluster's live-room directory
+/// ([`crate::live`]), so a room live on any node is listed live on every
+/// node. Offline rooms show the viewers this node's actors count. When the
+/// cache does not answer, the node-local view is served instead (the
+/// durable live flags as this node knows them).
 async fn list_rooms(
     State(ctx): State<ApiContext>,
     query: Result<Query<RoomListQuery>, axum::extract::rejection::QueryRejection>,
@@ -86,10 +93,43 @@ async fn list_rooms(
     let Query(query) = query?;
     let live_only = query.status == Some(RoomStatus::Live);
     let limit = ctx.config().limits.request_timeout;
-    let mut rooms = timed(limit, "room list", ctx.region().rooms(live_only)).await??;
+    let mut rooms = match crate::live::directory(&ctx).await {
+        Some(live) if live_only => {
+            // Only the directory's rooms: no need for this node's view.
+            let records = timed(limit, "room list", ctx.store().rooms()).await??;
+            records
+                .into_iter()
+                .filter_map(|r| {
+                    let viewers = *live.get(&r.room_id)?;
+                    Some(RoomSummary {
+                        room_id: r.room_id,
+                        title: r.title,
+                        host: r.host,
+                        status: RoomStatus::Live,
+                        viewers,
+                    })
+                })
+                .collect()
+        }
+        Some(live) => {
+            let mut rooms = timed(limit, "room list", ctx.region().rooms(false)).await??;
+            for r in &mut rooms {
+                match live.get(&r.room_id) {
+                    Some(&viewers) => {
+                        r.status = RoomStatus::Live;
+                        r.viewers = viewers;
+                    }
+                    None => r.status = RoomStatus::Offline,
+                }
+            }
+            rooms
+        }
+        None => timed(limit, "room list", ctx.region().rooms(live_only)).await??,
+    };
     if let Some(status) = query.status {
         rooms.retain(|r| r.status == status);
     }
+    rooms.sort_by_key(|r| std::cmp::Reverse(r.viewers));
     Ok(Json(RoomList { rooms }))
 }
 

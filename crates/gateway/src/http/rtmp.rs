@@ -1,7 +1,9 @@
 //! The RTMP server's hooks (nginx-rtmp `on_publish` / `on_publish_done`):
 //! a publish with a room's stream key turns the room live, and is renamed
 //! to the room id (a 3xx `Location`), so the HLS playlist is the room's
-//! `hls_url`; the end of the publish turns it offline.
+//! `hls_url`; the end of the publish turns it offline. Either way the room's
+//! entry in the cluster's live-room directory follows ([`crate::live`]):
+//! the node that answered `on_publish` hosts it there.
 //!
 //! These are for the RTMP server only: a deployment must not expose
 //! `/rtmp/*` to the public (the reverse proxy blocks it).
@@ -12,13 +14,13 @@ use axum::extract::{Form, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use liveshop_domain::RoomCommand;
 use liveshop_protocol::RoomId;
 use liveshop_store::RoomRecord;
 use serde::Deserialize;
 
 use crate::context::ApiContext;
-use crate::error::{Error, Result, timed};
+use crate::error::{Error, Result};
+use crate::live::set_live;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -31,14 +33,6 @@ pub fn router() -> Router<ApiContext> {
 struct Notify {
     /// The stream name: the stream key (or, after the rename, the room id).
     name: String,
-}
-
-async fn set_live(ctx: &ApiContext, room: &RoomId, on: bool) -> Result<()> {
-    let limit = ctx.config().limits.request_timeout;
-    let cmd = RoomCommand::SetLive { on };
-    timed(limit, "set live", ctx.region().room_command(room, cmd)).await???;
-    tracing::info!(%room, on, "room live flag");
-    Ok(())
 }
 
 async fn on_publish(

@@ -29,7 +29,7 @@ async fn register(
     ClientIp(ip): ClientIp,
     body: Result<ApiJson<RegisterRequest>>,
 ) -> Result<(StatusCode, Json<TokenReply>)> {
-    if !ctx.limiters().allow_auth(ip) {
+    if !ctx.limiters().allow_auth(ip).await {
         return Err(Error::RateLimited);
     }
     let ApiJson(req) = body?;
@@ -59,7 +59,7 @@ async fn login(
     ClientIp(ip): ClientIp,
     body: Result<ApiJson<LoginRequest>>,
 ) -> Result<Json<TokenReply>> {
-    if !ctx.limiters().allow_auth(ip) {
+    if !ctx.limiters().allow_auth(ip).await {
         return Err(Error::RateLimited);
     }
     let ApiJson(req) = body?;
@@ -88,7 +88,7 @@ async fn refresh(
 ) -> Result<Json<TokenReply>> {
     // Same per-address bucket as register and login: each refresh is a
     // store write.
-    if !ctx.limiters().allow_auth(ip) {
+    if !ctx.limiters().allow_auth(ip).await {
         return Err(Error::RateLimited);
     }
     let ApiJson(req) = body?;

@@ -72,8 +72,11 @@ impl Session {
             .ok_or_else(|| Refusal::new(ErrorCode::Unauthorized, "sign in to do this"))
     }
 
-    fn limit(ctx: &ApiContext, action: Action, user: &UserId) -> Result<(), Refusal> {
-        if ctx.limiters().allow_user(action, user) {
+    /// The user's cluster-wide bucket for `action` (one cache round trip,
+    /// awaited: the connection answers its requests in order anyway, and
+    /// the request must not reach the actors before it is allowed).
+    async fn limit(ctx: &ApiContext, action: Action, user: &UserId) -> Result<(), Refusal> {
+        if ctx.limiters().allow_user(action, user).await {
             Ok(())
         } else {
             let msg = format!("too many {} requests; slow down", action.as_str());
@@ -99,7 +102,7 @@ impl Session {
             }
             Request::Chat { room, text } => {
                 let me = self.user()?;
-                Self::limit(ctx, Action::Chat, &me.user_id)?;
+                Self::limit(ctx, Action::Chat, &me.user_id).await?;
                 let cmd = RoomCommand::Chat {
                     user: me.user_id,
                     name: me.name,
@@ -109,7 +112,7 @@ impl Session {
             }
             Request::Like { room, count } => {
                 let me = self.user()?;
-                Self::limit(ctx, Action::Like, &me.user_id)?;
+                Self::limit(ctx, Action::Like, &me.user_id).await?;
                 let cmd = RoomCommand::Like {
                     user: me.user_id,
                     count,
@@ -131,7 +134,7 @@ impl Session {
             }
             Request::Bid { lot, amount } => {
                 let me = self.user()?;
-                Self::limit(ctx, Action::Bid, &me.user_id)?;
+                Self::limit(ctx, Action::Bid, &me.user_id).await?;
                 Self::lot(
                     ctx,
                     rid,
@@ -145,7 +148,7 @@ impl Session {
             }
             Request::MaxBid { lot, amount } => {
                 let me = self.user()?;
-                Self::limit(ctx, Action::Bid, &me.user_id)?;
+                Self::limit(ctx, Action::Bid, &me.user_id).await?;
                 Self::lot(
                     ctx,
                     rid,
@@ -159,7 +162,7 @@ impl Session {
             }
             Request::Hold { lot, qty } => {
                 let me = self.user()?;
-                Self::limit(ctx, Action::Hold, &me.user_id)?;
+                Self::limit(ctx, Action::Hold, &me.user_id).await?;
                 Self::lot(
                     ctx,
                     rid,

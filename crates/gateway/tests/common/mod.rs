@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use liveshop_actors::{ActorConfig, Region};
+use liveshop_cache::{Cache, MemoryCache};
 use liveshop_gateway::{ApiContext, GatewayConfig, Limits, RateLimits, install_metrics, serve};
 use liveshop_store::{EmbeddedStore, Store};
 use reqwest::StatusCode;
@@ -33,7 +34,7 @@ pub struct TestServer {
     pub region: Region,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Test defaults: no rate limits unless a test sets them.
@@ -55,12 +56,29 @@ impl TestServer {
     }
 
     pub async fn start_with(config: GatewayConfig) -> TestServer {
+        Self::start_with_cache(config, Arc::new(MemoryCache::new())).await
+    }
+
+    /// A server over `cache` (shared with other test servers, or a failing one).
+    pub async fn start_with_cache(config: GatewayConfig, cache: Arc<dyn Cache>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+        let mut server = Self::start_in(dir.path(), config, cache).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server whose embedded store lives in `dir` (reusing what is there).
+    pub async fn start_in(
+        dir: &std::path::Path,
+        config: GatewayConfig,
+        cache: Arc<dyn Cache>,
+    ) -> TestServer {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).expect("store"));
         let region = Region::start(store.clone(), ActorConfig::default())
             .await
             .expect("region");
-        let ctx = ApiContext::new(region.clone(), store, config, install_metrics()).expect("ctx");
+        let ctx =
+            ApiContext::new(region.clone(), store, cache, config, install_metrics()).expect("ctx");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -75,7 +93,7 @@ impl TestServer {
             region,
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            _dir: None,
         }
     }
 
