@@ -8,7 +8,7 @@ use std::time::Duration;
 use liveshop_actors::{ActorError, Region};
 use liveshop_cache::{Cache, MemoryCache, RedisCache, redact_url};
 use liveshop_gateway::{ApiContext, GatewayConfig, Limits, install_metrics, serve};
-use liveshop_store::{EmbeddedStore, RedisOptions, RedisStore, Store, StoreError};
+use liveshop_store::{EmbeddedStore, RedisOptions, RedisStore, ScyllaStore, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::{CacheKind, Config, StoreKind};
@@ -26,6 +26,8 @@ pub enum AppError {
     /// `url` and `source` are redacted: no password.
     #[error("cannot use the redis store at {url}: {detail}")]
     Redis { url: String, detail: String },
+    #[error("cannot use the scylla store at {nodes}: {source}")]
+    Scylla { nodes: String, source: StoreError },
     /// `url` and `source` are redacted: no password.
     #[error("cannot use the redis cache at {url}: {detail}")]
     Cache { url: String, detail: String },
@@ -44,11 +46,42 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
     move |source| AppError::Io { what, source }
 }
 
+/// Creates the configured store's schema (`liveshop migrate`, `--migrate`).
+/// Only ScyllaDB has one; for the others this says so and succeeds.
+pub async fn migrate(config: &Config) -> Result<(), AppError> {
+    match config.store {
+        StoreKind::Scylla => {
+            let options = config.scylla.options();
+            ScyllaStore::migrate(&options)
+                .await
+                .map_err(|source| AppError::Scylla {
+                    nodes: options.known_nodes.join(","),
+                    source,
+                })?;
+            tracing::info!(keyspace = %options.keyspace, "scylla schema is in place");
+            println!(
+                "liveshop: the scylla schema is in place (keyspace {})",
+                options.keyspace
+            );
+        }
+        StoreKind::Embedded | StoreKind::Redis => {
+            println!(
+                "liveshop: store = {:?} needs no schema; nothing to migrate",
+                config.store
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the node until SIGTERM or Ctrl-C.
-pub async fn run(config: Config, seed_demo: bool) -> Result<(), AppError> {
+pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result<(), AppError> {
     let metrics = install_metrics();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(io(format!("creating {}", config.data_dir.display())))?;
+    if migrate_first {
+        migrate(&config).await?;
+    }
     let store = open_store(&config).await?;
     let cache = open_cache(&config).await?;
     let jwt_secret = jwt_secret(&config)?;
@@ -134,6 +167,18 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
                         detail: scrub(&e.to_string(), url),
                     })?;
             tracing::info!(url = %redact_url(url), prefix = %config.redis.prefix, "using the redis store");
+            Ok(Arc::new(store))
+        }
+        StoreKind::Scylla => {
+            let options = config.scylla.options();
+            let nodes = options.known_nodes.join(",");
+            let store = ScyllaStore::connect(options)
+                .await
+                .map_err(|source| AppError::Scylla {
+                    nodes: nodes.clone(),
+                    source,
+                })?;
+            tracing::info!(%nodes, keyspace = %config.scylla.keyspace, "using the scylla store");
             Ok(Arc::new(store))
         }
     }

@@ -1,5 +1,6 @@
 //! `liveshop`: one node of liveshop. With no arguments it serves a single node
-//! on 127.0.0.1:8080 with the embedded store in `./data`.
+//! on 127.0.0.1:8080 with the embedded store in `./data`; `liveshop migrate`
+//! creates the configured store's schema.
 
 mod app;
 mod config;
@@ -37,7 +38,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(app::run(config, demo)) {
+    let result = match cli.command {
+        Some(Command::Migrate) => runtime.block_on(app::migrate(&config)),
+        _ => runtime.block_on(app::run(config, demo, cli.migrate)),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

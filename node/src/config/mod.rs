@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveshop_gateway::{Rate, RateLimits};
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+mod backends;
+pub use backends::{CacheConfig, CacheKind, RedisConfig, ScyllaConfig, StoreKind};
 
 /// The liveshop node.
 #[derive(Debug, Parser)]
@@ -34,6 +36,9 @@ pub struct Cli {
     /// `appendfsync always`): acknowledged bids and orders may be lost.
     #[arg(long, env = "LIVESHOP_UNSAFE_REDIS_DURABILITY", global = true)]
     pub unsafe_redis_durability: bool,
+    /// Create the store's schema before serving (see `liveshop migrate`).
+    #[arg(long, env = "LIVESHOP_MIGRATE", global = true)]
+    pub migrate: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -46,6 +51,9 @@ pub enum Command {
     Demo,
     /// Print the effective configuration as TOML and exit.
     Config,
+    /// Create the store's schema (ScyllaDB: keyspace and tables, safe to
+    /// repeat) and exit. The embedded and Redis stores need none.
+    Migrate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize, serde::Serialize)]
@@ -56,154 +64,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which durable store the node uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    /// fjall in `<data_dir>/store`: one node.
-    #[default]
-    Embedded,
-    /// A Redis server (`[redis]`), which several nodes may share.
-    Redis,
-}
-
-impl std::str::FromStr for StoreKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "embedded" => Ok(StoreKind::Embedded),
-            "redis" => Ok(StoreKind::Redis),
-            other => Err(format!(
-                "unknown store {other:?}: expected \"embedded\" or \"redis\""
-            )),
-        }
-    }
-}
-
-/// The Redis store (`store = "redis"`).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port/[db]`.
-    pub url: String,
-    /// Prepended to every key, so several deployments can share a server.
-    pub prefix: String,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        RedisConfig {
-            url: "redis://127.0.0.1:6379/".into(),
-            prefix: "liveshop:".into(),
-        }
-    }
-}
-
-/// Which shared hot-state backend (rate limits, live-room directory,
-/// revoked refresh families) the node uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheKind {
-    /// In-process: one node.
-    #[default]
-    Memory,
-    /// A Redis server every node of a cluster shares.
-    Redis,
-}
-
-impl std::str::FromStr for CacheKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "memory" => Ok(CacheKind::Memory),
-            "redis" => Ok(CacheKind::Redis),
-            other => Err(format!(
-                "unknown cache {other:?}: expected \"memory\" or \"redis\""
-            )),
-        }
-    }
-}
-
-/// The shared cache: a `[cache]` table, or the shorthand
-/// `cache = "memory" | "redis"` (the backend, every other key default).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CacheTable {
-    /// "memory" (default) or "redis".
-    pub backend: CacheKind,
-    /// The cache's Redis; defaults to `[redis] url` (the store's server).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redis_url: Option<String>,
-    /// Prepended to every cache key; keep it apart from the store's prefix.
-    pub prefix: String,
-    /// Milliseconds between the heartbeats that keep the rooms this node
-    /// hosts in the cluster's live-room directory (an entry lasts three).
-    pub room_heartbeat_ms: u64,
-}
-
-impl Default for CacheTable {
-    fn default() -> Self {
-        CacheTable {
-            backend: CacheKind::Memory,
-            redis_url: None,
-            prefix: "liveshop-cache:".into(),
-            room_heartbeat_ms: 5_000,
-        }
-    }
-}
-
-/// `[cache]` as the node uses it (see [`CacheTable`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(transparent)]
-pub struct CacheConfig(pub CacheTable);
-
-impl std::ops::Deref for CacheConfig {
-    type Target = CacheTable;
-    fn deref(&self) -> &CacheTable {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for CacheConfig {
-    fn deref_mut(&mut self) -> &mut CacheTable {
-        &mut self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for CacheConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Either;
-        impl<'de> Visitor<'de> for Either {
-            type Value = CacheConfig;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("\"memory\", \"redis\" or a [cache] table")
-            }
-
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<CacheConfig, E> {
-                Ok(CacheConfig(CacheTable {
-                    backend: s.parse().map_err(E::custom)?,
-                    ..CacheTable::default()
-                }))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CacheConfig, A::Error> {
-                CacheTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(CacheConfig)
-            }
-        }
-        d.deserialize_any(Either)
-    }
-}
-
 /// The effective configuration.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// The durable store: "embedded" (default) or "redis".
+    /// The durable store: "embedded" (default), "redis" or "scylla".
     pub store: StoreKind,
     /// Connect to a Redis that does not fsync every write.
     pub unsafe_redis_durability: bool,
@@ -222,6 +89,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub rate_limits: RatesConfig,
     pub redis: RedisConfig,
+    pub scylla: ScyllaConfig,
     /// The shared hot state: `cache = "memory"` (default) or `"redis"`, or
     /// a `[cache]` table.
     pub cache: CacheConfig,
@@ -356,6 +224,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             rate_limits: RatesConfig::default(),
             redis: RedisConfig::default(),
+            scylla: ScyllaConfig::default(),
             cache: CacheConfig::default(),
         }
     }
@@ -419,6 +288,20 @@ impl Config {
         if let Ok(url) = std::env::var("LIVESHOP_REDIS_URL") {
             config.redis.url = url;
         }
+        if let Ok(nodes) = std::env::var("LIVESHOP_SCYLLA_NODES") {
+            config.scylla.nodes = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Ok(keyspace) = std::env::var("LIVESHOP_SCYLLA_KEYSPACE") {
+            config.scylla.keyspace = keyspace;
+        }
+        if let Ok(dc) = std::env::var("LIVESHOP_SCYLLA_DATACENTER") {
+            config.scylla.datacenter = Some(dc).filter(|d| !d.trim().is_empty());
+        }
         if let Ok(cache) = std::env::var("LIVESHOP_CACHE") {
             config.cache.backend = cache
                 .parse()
@@ -455,6 +338,20 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "store = \"redis\" needs redis.url".into(),
             ));
+        }
+        if self.store == StoreKind::Scylla {
+            let s = &self.scylla;
+            if s.nodes.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "store = \"scylla\" needs scylla.nodes (host:port contact points)".into(),
+                ));
+            }
+            if s.replication_factor == 0 || s.request_timeout_ms == 0 {
+                return Err(ConfigError::Invalid(
+                    "scylla.replication_factor and scylla.request_timeout_ms must be positive"
+                        .into(),
+                ));
+            }
         }
         if self.cache.backend == CacheKind::Redis && self.cache_redis_url().trim().is_empty() {
             return Err(ConfigError::Invalid(
@@ -526,109 +423,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_config_parses_to_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/liveshop.toml");
-        let file = Config::from_file(&path).unwrap();
-        let defaults = Config::default();
-        assert_eq!(file.listen, defaults.listen);
-        assert_eq!(file.data_dir, defaults.data_dir);
-        assert_eq!(file.actors.room_tick_ms, defaults.actors.room_tick_ms);
-        assert_eq!(file.cache, defaults.cache);
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_clear_errors() {
-        let err = toml::from_str::<Config>("lissten = \"x\"").unwrap_err();
-        assert!(err.to_string().contains("lissten"), "{err}");
-        let err = toml::from_str::<Config>("listen = \"not an address\"").unwrap_err();
-        assert!(
-            err.to_string().contains("listen") || err.to_string().contains("address"),
-            "{err}"
-        );
-        let short = Config {
-            jwt_secret: Some("short".into()),
-            ..Config::default()
-        };
-        assert!(short.check().is_err());
-    }
-
-    #[test]
-    fn the_store_is_embedded_by_default_and_unknown_stores_are_refused() {
-        assert_eq!(Config::default().store, StoreKind::Embedded);
-        let c: Config =
-            toml::from_str("store = \"redis\"\n[redis]\nurl = \"redis://h:1/\"\n").unwrap();
-        assert_eq!(c.store, StoreKind::Redis);
-        assert_eq!(c.redis.url, "redis://h:1/");
-        assert_eq!(c.redis.prefix, "liveshop:");
-        let err = toml::from_str::<Config>("store = \"scylla\"").unwrap_err();
-        assert!(err.to_string().contains("scylla"), "{err}");
-        assert!(err.to_string().contains("embedded"), "{err}");
-        let err = "mongo".parse::<StoreKind>().unwrap_err();
-        assert!(err.to_string().contains("mongo"), "{err}");
-        assert_eq!("Redis".parse::<StoreKind>().unwrap(), StoreKind::Redis);
-    }
-
-    #[test]
-    fn the_cache_is_memory_by_default_and_takes_a_shorthand_or_a_table() {
-        let d = Config::default();
-        assert_eq!(d.cache.backend, CacheKind::Memory);
-        assert_eq!(d.cache_redis_url(), d.redis.url);
-        let c: Config = toml::from_str("cache = \"redis\"\n").unwrap();
-        assert_eq!(c.cache.backend, CacheKind::Redis);
-        assert_eq!(c.cache.prefix, "liveshop-cache:");
-        let c: Config = toml::from_str(
-            "[redis]\nurl = \"redis://store:1/\"\n[cache]\nbackend = \"redis\"\nprefix = \"c:\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            c.cache_redis_url(),
-            "redis://store:1/",
-            "defaults to the store's"
-        );
-        assert_eq!(c.cache.prefix, "c:");
-        let c: Config =
-            toml::from_str("[cache]\nbackend = \"redis\"\nredis_url = \"redis://cache:2/\"\n")
-                .unwrap();
-        assert_eq!(c.cache_redis_url(), "redis://cache:2/");
-        let err = toml::from_str::<Config>("cache = \"memcached\"").unwrap_err();
-        assert!(err.to_string().contains("memcached"), "{err}");
-        let err = toml::from_str::<Config>("[cache]\nurl = \"x\"\n").unwrap_err();
-        assert!(err.to_string().contains("url"), "{err}");
-        assert_eq!("REDIS".parse::<CacheKind>().unwrap(), CacheKind::Redis);
-        assert!("mongo".parse::<CacheKind>().is_err());
-        let zero = Config {
-            cache: CacheConfig(CacheTable {
-                room_heartbeat_ms: 0,
-                ..CacheTable::default()
-            }),
-            ..Config::default()
-        };
-        assert!(zero.check().is_err());
-    }
-
-    #[test]
-    fn the_printed_config_holds_no_secret_and_reads_back() {
-        let c: Config = toml::from_str(
-            "jwt_secret = \"0123456789abcdef0123456789abcdef-secret\"\n\
-             [redis]\nurl = \"redis://user:hunter2@store:6379/0\"\n\
-             [cache]\nbackend = \"redis\"\n",
-        )
-        .unwrap();
-        let text = toml::to_string(&c.redacted()).unwrap();
-        assert!(
-            !text.contains("hunter2") && !text.contains("-secret"),
-            "{text}"
-        );
-        assert!(text.contains("redis://***@store:6379/0"), "{text}");
-        let back: Config = toml::from_str(&text).unwrap();
-        assert_eq!(back.cache.backend, CacheKind::Redis);
-        assert_eq!(back.cache_redis_url(), "redis://***@store:6379/0");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/docker.toml");
-        let docker = Config::from_file(&example).unwrap();
-        assert_eq!(docker.cache.backend, CacheKind::Redis);
-    }
-}
+mod tests;
