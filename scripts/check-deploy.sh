@@ -47,7 +47,7 @@ if not isinstance(services, dict) or not services:
     services = {}
 volumes = set((compose.get("volumes") or {}).keys())
 for want in ["scylla1", "scylla2", "scylla3", "redis", "nginx-rtmp",
-             "liveshop1", "liveshop2", "liveshop3"]:
+             "liveshop-migrate", "liveshop1", "liveshop2", "liveshop3"]:
     if want not in services:
         err(f"docker-compose.yml: service {want} is missing")
 for name, svc in services.items():
@@ -70,19 +70,29 @@ for name in [s for s in services if s.startswith("liveshop")]:
     env = svc.get("environment") or {}
     if isinstance(env, list):
         env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-    if env.get("LIVESHOP_STORE") != "redis":
-        err(f"service {name}: LIVESHOP_STORE must be redis")
-    if not str(env.get("LIVESHOP_REDIS_URL", "")).startswith("redis://"):
-        err(f"service {name}: LIVESHOP_REDIS_URL must be a redis:// URL")
+    if env.get("LIVESHOP_STORE") != "scylla":
+        err(f"service {name}: LIVESHOP_STORE must be scylla")
+    contact = {n.strip().split(":")[0] for n in str(env.get("LIVESHOP_SCYLLA_NODES", "")).split(",")}
+    if not {"scylla1", "scylla2", "scylla3"} <= contact:
+        err(f"service {name}: LIVESHOP_SCYLLA_NODES must name scylla1, scylla2 and scylla3")
+    if name == "liveshop-migrate":
+        if svc.get("command") != ["migrate"]:
+            err("service liveshop-migrate: command must be [\"migrate\"]")
+        continue
+    if not str(env.get("LIVESHOP_CACHE_REDIS_URL", "")).startswith("redis://"):
+        err(f"service {name}: LIVESHOP_CACHE_REDIS_URL must be a redis:// URL")
     if "LIVESHOP_JWT_SECRET" not in env:
         err(f"service {name}: LIVESHOP_JWT_SECRET is not set")
     deps = svc.get("depends_on") or {}
     if not (isinstance(deps, dict) and (deps.get("redis") or {}).get("condition") == "service_healthy"):
         err(f"service {name}: must depend on redis being healthy")
+    if not (isinstance(deps, dict) and (deps.get("liveshop-migrate") or {}).get("condition")
+            == "service_completed_successfully"):
+        err(f"service {name}: must wait for liveshop-migrate to complete")
     if not any(isinstance(v, str) and v.startswith("./config/docker.toml:") for v in svc.get("volumes") or []):
         err(f"service {name}: config/docker.toml is not mounted")
 secrets = {str((services[n].get("environment") or {}).get("LIVESHOP_JWT_SECRET"))
-           for n in services if n.startswith("liveshop")}
+           for n in services if n.startswith("liveshop") and n != "liveshop-migrate"}
 if len(secrets) > 1:
     err("liveshop nodes do not share one LIVESHOP_JWT_SECRET")
 redis_cmd = services.get("redis", {}).get("command", "")
@@ -106,7 +116,7 @@ except tomllib.TOMLDecodeError as e:
     print(f"check-deploy: FAIL: TOML does not parse: {e}", file=sys.stderr); sys.exit(1)
 # liveshop.toml documents some keys only as comments (`# public_url = ...`).
 commented = set(re.findall(r"^#\s*([a-z_]+)\s*=", read("config/liveshop.toml"), re.M))
-known = set(reference) | commented | {"store", "redis"}
+known = set(reference) | commented | {"store", "redis", "scylla"}
 for key, value in docker.items():
     if key not in known:
         err(f"config/docker.toml: unknown top-level key {key!r}")
@@ -114,16 +124,22 @@ for key, value in docker.items():
         for sub in value:
             if sub not in reference[key] and sub not in commented:
                 err(f"config/docker.toml: unknown key [{key}].{sub}")
-if docker.get("store") not in (None, "embedded", "redis"):
-    err("config/docker.toml: store must be \"embedded\" or \"redis\"")
+if docker.get("store") not in (None, "embedded", "redis", "scylla"):
+    err("config/docker.toml: store must be \"embedded\", \"redis\" or \"scylla\"")
+if docker.get("store") == "scylla":
+    sc = docker.get("scylla") or {}
+    if not sc.get("nodes"):
+        err("config/docker.toml: store = \"scylla\" needs [scylla] nodes")
+    if sc.get("replication_factor", 3) != 3:
+        err("config/docker.toml: three ScyllaDB nodes: replication_factor must be 3")
 # The shared cache: `cache = "memory"|"redis"` or a [cache] table. Three
 # nodes on one store must share the cache too (rate limits, live rooms).
 cache = docker.get("cache")
 backend = cache.get("backend") if isinstance(cache, dict) else cache
 if backend not in (None, "memory", "redis"):
     err("config/docker.toml: cache backend must be \"memory\" or \"redis\"")
-elif docker.get("store") == "redis" and backend != "redis":
-    err("config/docker.toml: the nodes share a Redis store but not the cache "
+elif docker.get("store") in ("redis", "scylla") and backend != "redis":
+    err("config/docker.toml: the nodes share a store but not the cache "
         "(set [cache] backend = \"redis\")")
 if "jwt_secret" in docker:
     err("config/docker.toml: jwt_secret must come from LIVESHOP_JWT_SECRET, not the file")
