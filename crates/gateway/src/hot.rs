@@ -69,12 +69,35 @@ impl Hot {
         op: &'static str,
         call: impl Future<Output = liveshop_cache::Result<T>>,
     ) -> Option<T> {
-        if now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
-            metrics::counter!(CACHE_FAILURES, "op" => op, "reason" => "skipped").increment(1);
-            return None;
+        let skip_until = self.skip_until_ms.load(Ordering::Relaxed);
+        let probing = skip_until != 0;
+        if probing {
+            // After a failure: skip while cooling down; then one call probes
+            // the cache (it claims the next `timeout`) and the others keep
+            // skipping until it answers, so a cache that hangs costs one
+            // timeout per cool-down, not one per request arriving meanwhile.
+            let now = now_ms();
+            let probe_until = now.saturating_add(self.timeout.as_millis() as u64);
+            if now < skip_until
+                || self
+                    .skip_until_ms
+                    .compare_exchange(
+                        skip_until,
+                        probe_until,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+            {
+                metrics::counter!(CACHE_FAILURES, "op" => op, "reason" => "skipped").increment(1);
+                return None;
+            }
         }
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
+                if probing {
+                    self.skip_until_ms.store(0, Ordering::Relaxed);
+                }
                 if self.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!(op, "the shared cache answers again");
                 }
@@ -139,5 +162,40 @@ mod tests {
         let hang = std::future::pending::<liveshop_cache::Result<u32>>();
         assert_eq!(hot.call("probe", hang).await, None);
         assert!(hot.is_degraded());
+    }
+
+    /// A cache that hangs: once the cool-down is over, one request probes it
+    /// (and waits out the timeout); the requests arriving meanwhile skip it
+    /// instead of each waiting out a timeout of their own.
+    #[tokio::test]
+    async fn after_the_cool_down_one_call_probes_a_hanging_cache() {
+        use std::sync::atomic::AtomicUsize;
+        let hot = Hot::new(Arc::new(MemoryCache::new()), Duration::from_millis(300));
+        let failing = async { Err::<u32, _>(CacheError::Unavailable("down".into())) };
+        assert_eq!(hot.call("probe", failing).await, None);
+        tokio::time::sleep(COOLDOWN + Duration::from_millis(50)).await;
+        let asked = AtomicUsize::new(0);
+        let hang = || async {
+            asked.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<liveshop_cache::Result<u32>>().await
+        };
+        let started = tokio::time::Instant::now();
+        let calls = (0..20).map(|_| hot.call("probe", hang()));
+        let answers = futures_util::future::join_all(calls).await;
+        assert!(answers.iter().all(Option::is_none));
+        assert_eq!(
+            asked.load(Ordering::Relaxed),
+            1,
+            "every call waited on the hanging cache"
+        );
+        // The probe failed: cooling down again.
+        assert_eq!(hot.call("probe", async { Ok(1) }).await, None);
+        assert!(started.elapsed() < Duration::from_millis(900));
+        // Once a probe succeeds, every call goes to the cache again.
+        tokio::time::sleep(COOLDOWN + Duration::from_millis(50)).await;
+        assert_eq!(hot.call("probe", async { Ok(2) }).await, Some(2));
+        let calls = (0..5).map(|i| hot.call("probe", async move { Ok(i) }));
+        let answers = futures_util::future::join_all(calls).await;
+        assert_eq!(answers, (0..5).map(Some).collect::<Vec<_>>());
     }
 }

@@ -156,11 +156,15 @@ async fn adopt(ctx: &ApiContext) -> bool {
 }
 
 /// The heartbeat task ([`crate::serve`] runs it): adopts unlisted live rooms
-/// once, then every `room_heartbeat` renews the entries of hosted rooms.
+/// at start-up and once more when every entry written before the start has
+/// expired (a node restarted after a crash finds its own rooms still listed
+/// by the entries of its previous run, which no one renews), then every
+/// `room_heartbeat` renews the entries of hosted rooms.
 pub(crate) async fn heartbeat(ctx: ApiContext) {
     let mut tick = tokio::time::interval(ctx.config().room_heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut adopted = false;
+    let started = tokio::time::Instant::now();
+    let (mut adopted, mut adopted_late) = (false, false);
     loop {
         tick.tick().await;
         if ctx.is_shutting_down() {
@@ -168,6 +172,8 @@ pub(crate) async fn heartbeat(ctx: ApiContext) {
         }
         if !adopted {
             adopted = adopt(&ctx).await;
+        } else if !adopted_late && started.elapsed() > ctx.config().live_ttl() {
+            adopted_late = adopt(&ctx).await;
         }
         futures_util::stream::iter(ctx.live().hosted())
             .for_each_concurrent(HEARTBEAT_CONCURRENCY, |room| {

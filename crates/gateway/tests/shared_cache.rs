@@ -189,6 +189,52 @@ async fn a_restarted_node_hosts_the_live_rooms_no_node_lists() {
     second.stop().await;
 }
 
+#[tokio::test]
+async fn a_node_restarted_after_a_crash_hosts_its_rooms_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config();
+    config.room_heartbeat = Duration::from_millis(100);
+    let cache = Arc::new(MemoryCache::new());
+    let first = TestServer::start_in(dir.path(), config.clone(), cache.clone()).await;
+    let api = first.api();
+    let seller = api.register("cid", "seller").await;
+    let (_, created) = api
+        .post(
+            "/api/v1/rooms",
+            Some(&seller.token),
+            json!({"title": "Drop"}),
+        )
+        .await;
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    let key = created["stream_key"].as_str().unwrap().to_owned();
+    assert_eq!(hook(&api, "on_publish", &key).await, StatusCode::FOUND);
+    first.stop().await;
+    // A crash rather than a shutdown: the last heartbeat's entry stays in
+    // the directory until it expires (three heartbeats).
+    let room_id = RoomId::new(room.clone()).unwrap();
+    cache.set_room_live(&room_id, true, 0, 300).await.unwrap();
+
+    // The node comes back at once: at start-up the room is still listed,
+    // by the entry no one renews; once that has expired, the node hosts the
+    // room again instead of dropping it from the directory for good.
+    let second = TestServer::start_in(dir.path(), config, cache.clone()).await;
+    let api = second.api();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !live_list(&api)
+        .await
+        .iter()
+        .any(|r| r["room_id"] == room.as_str())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted node's live room left the directory for good"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.stop().await;
+}
+
 /// A cache that never answers.
 struct Down;
 
