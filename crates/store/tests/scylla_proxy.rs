@@ -802,3 +802,94 @@ async fn other_server_errors_are_not_typed_as_timeout_or_overloaded() {
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
     fake.stop().await;
 }
+
+/// What ScyllaDB answers for a log nobody has claimed or written yet, and
+/// for a claimed log without events: a refused append against a missing
+/// partition carries all-null old values (so `Fenced` at epoch 0, read from
+/// the answer alone); a claimed, empty log's partition reads back as one
+/// row of nulls (ScyllaDB, unlike Cassandra, returns the static-only row even
+/// when no static column is selected: scylladb/scylladb#10091), which is not
+/// an event; a snapshot ahead of the log is a gap naming the log's last seq;
+/// the head a claim starts from is read at LOCAL_SERIAL.
+#[tokio::test]
+async fn never_claimed_and_empty_logs_answer_like_scylla() {
+    let (fake, store) = start().await;
+    let key = lot_key();
+
+    fake.respond_once(
+        FENCE,
+        Reply::Lwt {
+            applied: false,
+            rows: Vec::new(),
+        },
+    );
+    let r = within("append", store.append(&key, 1, &events(&[1]))).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Fenced {
+                current: 0,
+                presented: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(
+        !fake.calls().iter().any(|c| c.mentions(HEAD)),
+        "the refusal's own answer decided it"
+    );
+
+    // The first claim: a linearizable read of the head, then `IF epoch = NULL`.
+    assert_eq!(within("claim", store.claim(&key)).await, Ok(1));
+    let calls = fake.calls();
+    let head = calls
+        .iter()
+        .find(|c| c.mentions(HEAD))
+        .expect("the head was read");
+    assert_eq!(head.consistency, Consistency::LocalSerial);
+    let first = calls
+        .iter()
+        .find(|c| c.mentions("IF epoch = NULL"))
+        .expect("claim_first ran");
+    assert_eq!(
+        first.statements[0].values,
+        [Val::BigInt(1), Val::BigInt(0), text("lot/l1")]
+    );
+
+    fake.respond_once("SELECT seq, payload FROM", rows(vec![row(&[])]));
+    assert_eq!(within("read", store.read(&key, 0)).await, Ok(vec![]));
+    fake.respond_once(
+        "SELECT seq, payload FROM",
+        rows(vec![
+            row(&[]),
+            row(&[("seq", Val::BigInt(1)), ("payload", Val::blob(&[1]))]),
+        ]),
+    );
+    assert_eq!(within("read", store.read(&key, 0)).await, Ok(events(&[1])));
+
+    fake.respond_once(
+        "IF epoch = ? AND last_seq >= ?",
+        Reply::not_applied(row(&[
+            ("epoch", Val::BigInt(1)),
+            ("last_seq", Val::BigInt(3)),
+        ])),
+    );
+    let snap = Snapshot {
+        seq: 4,
+        payload: b"ahead".to_vec(),
+    };
+    let r = within("save_snapshot", store.save_snapshot(&key, 1, &snap)).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::SeqGap {
+                expected: 3,
+                got: 4,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    fake.stop().await;
+}

@@ -106,6 +106,14 @@ impl ScyllaStore {
         }
     }
 
+    /// The head a refused LWT reports, or a serial read without one.
+    async fn head_for(&self, skey: &str, lwt: Option<&Lwt>) -> Result<Head> {
+        match lwt {
+            Some(lwt) => self.head_after(skey, lwt).await,
+            None => self.head(skey).await,
+        }
+    }
+
     /// The error for a refused fenced write, from a fresh serial read when
     /// the answer did not explain it.
     async fn refused(
@@ -115,11 +123,7 @@ impl ScyllaStore {
         events: &[StoredEvent],
         lwt: Option<&Lwt>,
     ) -> StoreError {
-        let head = match lwt {
-            Some(lwt) => self.head_after(skey, lwt).await,
-            None => self.head(skey).await,
-        };
-        let head = match head {
+        let head = match self.head_for(skey, lwt).await {
             Ok(head) => head,
             Err(e) => return e,
         };
@@ -318,11 +322,7 @@ impl ScyllaStore {
         snapshot: &Snapshot,
         lwt: Option<&Lwt>,
     ) -> StoreError {
-        let head = match lwt {
-            Some(lwt) => self.head_after(skey, lwt).await,
-            None => self.head(skey).await,
-        };
-        let head = match head {
+        let head = match self.head_for(skey, lwt).await {
             Ok(head) => head,
             Err(e) => return e,
         };

@@ -89,6 +89,7 @@ mod records;
 mod schema;
 mod statements;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -365,12 +366,39 @@ async fn open_session(options: &ScyllaOptions) -> Result<Session> {
     if options.fetch_schema_metadata {
         builder = builder.keyspaces_to_fetch([options.keyspace.clone()]);
     }
-    builder.build().await.map_err(|e| {
+    let session = builder.build().await.map_err(|e| {
         StoreError::Unavailable(format!(
             "ScyllaDB: connecting to {:?}: {e}",
             options.known_nodes
         ))
-    })
+    })?;
+    let cluster = session.get_cluster_state();
+    let datacenters: BTreeSet<&str> = cluster
+        .get_nodes_info()
+        .iter()
+        .filter_map(|n| n.datacenter.as_deref())
+        .collect();
+    check_datacenter(&datacenters, options.local_datacenter.as_deref())?;
+    Ok(session)
+}
+
+/// `LOCAL_SERIAL` runs Paxos among the replicas of the coordinator's
+/// datacenter only: on a cluster spanning datacenters, coordinators in two of
+/// them would each fence on their own quorum, and two owners could both
+/// write. So such a cluster needs a named datacenter every request stays in.
+fn check_datacenter(datacenters: &BTreeSet<&str>, local: Option<&str>) -> Result<()> {
+    match local {
+        None if datacenters.len() > 1 => Err(StoreError::Unavailable(format!(
+            "ScyllaDB: the cluster spans datacenters {datacenters:?}; set the local \
+             datacenter (scylla.datacenter) so LOCAL_SERIAL fences within one"
+        ))),
+        Some(dc) if !datacenters.is_empty() && !datacenters.contains(dc) => {
+            Err(StoreError::Unavailable(format!(
+                "ScyllaDB: datacenter {dc:?} is not in the cluster (it has {datacenters:?})"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn unexpected(what: &str, e: &dyn std::error::Error) -> StoreError {
@@ -394,4 +422,22 @@ fn to_i64(what: &str, v: u64) -> Result<i64> {
 /// A stored `bigint` back as the u64 it was written from.
 fn to_u64(what: &str, v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("stored {what} is negative: {v}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_spanning_datacenters_needs_a_named_local_one() {
+        let one: BTreeSet<&str> = ["dc1"].into();
+        let two: BTreeSet<&str> = ["dc1", "dc2"].into();
+        assert!(check_datacenter(&one, None).is_ok());
+        assert!(check_datacenter(&one, Some("dc1")).is_ok());
+        assert!(check_datacenter(&two, Some("dc2")).is_ok());
+        let err = check_datacenter(&two, None).unwrap_err();
+        assert!(err.to_string().contains("scylla.datacenter"), "{err}");
+        let err = check_datacenter(&one, Some("dc9")).unwrap_err();
+        assert!(err.to_string().contains("dc9"), "{err}");
+    }
 }
