@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 cargo build --release -p liveshop-node
 dir=$(mktemp -d)
-target/release/liveshop --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
+"${CARGO_TARGET_DIR:-target}/release/liveshop" --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
