@@ -101,6 +101,7 @@ pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result
             .unwrap_or_else(|| format!("http://{addr}")),
         rtmp_url: config.rtmp_url.clone(),
         room_heartbeat: Duration::from_millis(config.cache.room_heartbeat_ms),
+        password_cost: config.auth.into(),
         limits: Limits {
             conn_queue: config.actors.conn_queue,
             max_connections: config.limits.max_connections,
@@ -114,6 +115,13 @@ pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result
         },
         ..GatewayConfig::default()
     };
+    if gateway.password_cost.is_weak() {
+        tracing::warn!(
+            cost = ?gateway.password_cost,
+            "[auth] argon2 cost is below the default: new password hashes are cheap to crack; \
+             use this only on a throwaway node"
+        );
+    }
     let ctx = ApiContext::new(region.clone(), store.clone(), cache, gateway, metrics)?;
     if seed_demo {
         let info = demo::seed(&ctx, addr).await?;

@@ -25,7 +25,44 @@ pub struct GatewayConfig {
     /// [`GatewayConfig::live_ttl`] (three heartbeats) leaves the directory,
     /// so the rooms of a node that died stop being listed as live.
     pub room_heartbeat: Duration,
+    /// Cost of the Argon2id hashes of new passwords.
+    pub password_cost: PasswordCost,
     pub limits: Limits,
+}
+
+/// The Argon2id cost of new password hashes. Every stored hash carries its
+/// own cost and is verified with it, so changing this affects only hashes
+/// made from now on. The default is argon2's (19 MiB, 2 passes, 1 lane, the
+/// OWASP minimum); load tests that sign up thousands of users may lower it
+/// on a throwaway node, never on one that holds real accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordCost {
+    fn default() -> Self {
+        PasswordCost {
+            memory_kib: argon2::Params::DEFAULT_M_COST,
+            iterations: argon2::Params::DEFAULT_T_COST,
+            parallelism: argon2::Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+impl PasswordCost {
+    /// The argon2 parameters, or why argon2 refuses them.
+    pub fn params(&self) -> Result<argon2::Params, argon2::Error> {
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+    }
+
+    /// Whether this is cheaper than the default in memory or passes.
+    pub fn is_weak(&self) -> bool {
+        let d = PasswordCost::default();
+        self.memory_kib < d.memory_kib || self.iterations < d.iterations
+    }
 }
 
 impl GatewayConfig {
@@ -44,6 +81,7 @@ impl Default for GatewayConfig {
             public_url: "http://127.0.0.1:8080".into(),
             rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
             room_heartbeat: Duration::from_secs(5),
+            password_cost: PasswordCost::default(),
             limits: Limits::default(),
         }
     }

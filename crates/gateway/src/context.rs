@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use argon2::{Algorithm, Argon2, Version};
 use liveshop_actors::{ConnId, Region};
 use liveshop_cache::Cache;
 use liveshop_store::Store;
@@ -23,6 +24,8 @@ pub enum ConfigError {
     WeakJwtSecret,
     #[error("{0} must be positive")]
     Zero(&'static str),
+    #[error("password hash cost: {0}")]
+    PasswordCost(String),
 }
 
 /// The gateway's shared state. Cheap to clone.
@@ -41,6 +44,8 @@ struct Inner {
     config: GatewayConfig,
     metrics: PrometheusHandle,
     jwt: JwtKeys,
+    /// Hashes new passwords at the configured cost.
+    argon2: Argon2<'static>,
     limiters: Limiters,
     live: LiveRooms,
     hash_permits: Arc<Semaphore>,
@@ -91,11 +96,16 @@ impl ApiContext {
                 "limits.http_idle_timeout and http_header_timeout",
             ));
         }
+        let params = config
+            .password_cost
+            .params()
+            .map_err(|e| ConfigError::PasswordCost(e.to_string()))?;
         let (shutdown, _) = watch::channel(false);
         let hot = Arc::new(Hot::new(cache, config.limits.cache_timeout));
         Ok(ApiContext {
             inner: Arc::new(Inner {
                 jwt: JwtKeys::new(&config.jwt_secret),
+                argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
                 limiters: Limiters::new(&config.limits.rates, hot.clone()),
                 live: LiveRooms::default(),
                 hot,
@@ -146,6 +156,11 @@ impl ApiContext {
     /// The access-token keys (tests use them to forge expired tokens).
     pub fn jwt(&self) -> &JwtKeys {
         &self.inner.jwt
+    }
+
+    /// The hasher of new passwords (verification reads each hash's own cost).
+    pub(crate) fn argon2(&self) -> &Argon2<'static> {
+        &self.inner.argon2
     }
 
     pub(crate) fn limiters(&self) -> &Limiters {

@@ -78,7 +78,7 @@ pub mod server;
 pub mod util;
 pub mod ws;
 
-pub use config::{GatewayConfig, Limits, Rate, RateLimits};
+pub use config::{GatewayConfig, Limits, PasswordCost, Rate, RateLimits};
 pub use context::{ApiContext, ConfigError};
 pub use error::Error;
 pub use metrics::install_metrics;

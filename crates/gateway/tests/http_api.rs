@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use liveshop_gateway::{Rate, RateLimits};
+use liveshop_gateway::{GatewayConfig, PasswordCost, Rate, RateLimits};
 use liveshop_protocol::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -323,4 +323,52 @@ async fn register_and_login_are_rate_limited_per_address() {
         .await;
     assert_error(status, &body, 429, "rate_limited");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_password_cost_applies_to_new_hashes_and_old_ones_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || -> std::sync::Arc<dyn liveshop_cache::Cache> {
+        std::sync::Arc::new(liveshop_cache::MemoryCache::new())
+    };
+    let server = TestServer::start_in(dir.path(), test_config(), cache()).await;
+    server.api().register("alice", "buyer").await;
+    server.stop().await;
+
+    let cheap = PasswordCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    assert!(cheap.is_weak() && !PasswordCost::default().is_weak());
+    let config = GatewayConfig {
+        password_cost: cheap,
+        ..test_config()
+    };
+    let server = TestServer::start_in(dir.path(), config, cache()).await;
+    let api = server.api();
+    let login = json!({"username": "alice", "password": "correct horse"});
+    let (status, body) = api.post("/api/v1/auth/login", None, login).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.register("bob", "buyer").await;
+    let hash_of = |name: &'static str| {
+        let store = server.ctx.store().clone();
+        async move {
+            store
+                .user_by_name(name)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+        }
+    };
+    assert!(hash_of("alice").await.contains("m=19456,t=2,p=1"));
+    assert!(hash_of("bob").await.contains("m=64,t=1,p=1"));
+    server.stop().await;
+
+    let refused = PasswordCost {
+        memory_kib: 1,
+        ..cheap
+    };
+    assert!(refused.params().is_err(), "argon2 refuses 1 KiB");
 }

@@ -88,6 +88,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub limits: LimitsConfig,
     pub rate_limits: RatesConfig,
+    pub auth: AuthConfig,
     pub redis: RedisConfig,
     pub scylla: ScyllaConfig,
     /// The shared hot state: `cache = "memory"` (default) or `"redis"`, or
@@ -127,6 +128,39 @@ impl Default for LimitsConfig {
             max_websockets_per_ip: d.max_websockets_per_ip,
             http_idle_timeout_secs: d.http_idle_timeout.as_secs(),
             http_header_timeout_secs: d.http_header_timeout.as_secs(),
+        }
+    }
+}
+
+/// The Argon2id cost of new password hashes (stored hashes keep their own).
+/// The defaults are argon2's, the OWASP minimum; only a throwaway node, such
+/// as the target of a load test signing up thousands of users, should go
+/// lower (the node warns when it does).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let d = liveshop_gateway::PasswordCost::default();
+        AuthConfig {
+            argon2_memory_kib: d.memory_kib,
+            argon2_iterations: d.iterations,
+            argon2_parallelism: d.parallelism,
+        }
+    }
+}
+
+impl From<AuthConfig> for liveshop_gateway::PasswordCost {
+    fn from(a: AuthConfig) -> Self {
+        liveshop_gateway::PasswordCost {
+            memory_kib: a.argon2_memory_kib,
+            iterations: a.argon2_iterations,
+            parallelism: a.argon2_parallelism,
         }
     }
 }
@@ -223,6 +257,7 @@ impl Default for Config {
             actors: ActorsConfig::default(),
             limits: LimitsConfig::default(),
             rate_limits: RatesConfig::default(),
+            auth: AuthConfig::default(),
             redis: RedisConfig::default(),
             scylla: ScyllaConfig::default(),
             cache: CacheConfig::default(),
@@ -362,6 +397,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "cache.room_heartbeat_ms must be positive".into(),
             ));
+        }
+        if let Err(e) = liveshop_gateway::PasswordCost::from(self.auth).params() {
+            return Err(ConfigError::Invalid(format!("auth: argon2 cost: {e}")));
         }
         let r = &self.rate_limits;
         for (name, rate) in [

@@ -125,3 +125,19 @@ fn the_printed_config_holds_no_secret_and_reads_back() {
     let docker = Config::from_file(&example).unwrap();
     assert_eq!(docker.cache.backend, CacheKind::Redis);
 }
+
+#[test]
+fn the_password_cost_defaults_to_argon2s_and_refuses_what_argon2_refuses() {
+    let d = Config::default();
+    assert_eq!(
+        liveshop_gateway::PasswordCost::from(d.auth),
+        liveshop_gateway::PasswordCost::default()
+    );
+    let cheap: Config =
+        toml::from_str("[auth]\nargon2_memory_kib = 64\nargon2_iterations = 1\n").unwrap();
+    cheap.check().unwrap();
+    assert_eq!(cheap.auth.argon2_parallelism, 1);
+    let bad: Config = toml::from_str("[auth]\nargon2_memory_kib = 1\n").unwrap();
+    let err = bad.check().unwrap_err();
+    assert!(err.to_string().contains("argon2"), "{err}");
+}

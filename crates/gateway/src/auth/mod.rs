@@ -69,11 +69,12 @@ async fn on_hash_pool<T: Send + 'static>(
 
 /// An Argon2id PHC string for `password`.
 pub async fn hash_password(ctx: &ApiContext, password: Secret) -> Result<String> {
+    let argon2 = ctx.argon2().clone();
     on_hash_pool(ctx, move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(Error::internal)?;
-        Argon2::default()
+        argon2
             .hash_password(password.expose().as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(Error::internal)
@@ -81,8 +82,9 @@ pub async fn hash_password(ctx: &ApiContext, password: Secret) -> Result<String>
     .await
 }
 
-/// Whether `password` matches the PHC string `hash`. A hash that cannot be
-/// parsed is an internal error, not a mismatch.
+/// Whether `password` matches the PHC string `hash` (verified at the cost
+/// stored in it). A hash that cannot be parsed is an internal error, not a
+/// mismatch.
 pub async fn verify_password(ctx: &ApiContext, password: Secret, hash: String) -> Result<bool> {
     on_hash_pool(ctx, move || {
         let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
