@@ -330,6 +330,7 @@ fn sweep(sale: &SaleSpec, grants: &HashMap<Arc<str>, Grant>, v: &mut Verdict) {
     }
 }
 
+pub mod bids;
 mod readback;
 mod rooms;
 #[cfg(test)]

@@ -23,7 +23,8 @@ pub struct Cli {
     )]
     pub targets: Vec<String>,
 
-    /// Write the JSON result (scenario, params, figures, verdict) here.
+    /// Write the JSON result (scenario, params, figures, verdict, timeline)
+    /// here; for `report`, the directory to write the report into.
     #[arg(long, global = true)]
     pub out: Option<PathBuf>,
 
@@ -37,6 +38,24 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 30)]
     pub timeout_secs: u64,
 
+    /// Write the HTML report (index.html, PNG charts, result.json) into
+    /// this directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// A node process to sample the RSS of during the run (repeatable);
+    /// the harness samples itself too. A missing or ended pid is reported.
+    #[arg(long = "node-pid", global = true, value_name = "PID")]
+    pub node_pids: Vec<u32>,
+
+    /// How often RSS is sampled, ms.
+    #[arg(long, global = true, default_value_t = 500)]
+    pub rss_interval_ms: u64,
+
+    /// The width of a throughput bucket in the timeline, ms.
+    #[arg(long, global = true, default_value_t = 1000)]
+    pub bucket_ms: u64,
+
     #[command(subcommand)]
     pub scenario: Scenario,
 }
@@ -46,6 +65,29 @@ pub enum Scenario {
     /// N buyers race to hold units of one sale lot; some check out, the
     /// rest let their holds expire; no unit may be oversold.
     FlashSale(FlashSaleArgs),
+    /// M bidders on K auction lots watched by V viewers per room, bidding
+    /// at a target aggregate rate; every accepted bid must reach every
+    /// viewer in order and the winner must be the highest accepted bid.
+    Auction(AuctionArgs),
+    /// Buyers, bidders and chatting viewers in a few rooms at modest rates
+    /// for a duration (with `--node-pid`: the node's RSS over time).
+    Soak(crate::scenarios::soak::SoakArgs),
+    /// V anonymous viewers in one room; the host emits chat and pin events
+    /// at a rate; measures each viewer's delivery latency (and, with
+    /// `--node-pid`, the node's RSS per idle connection).
+    Broadcast(crate::scenarios::broadcast::BroadcastArgs),
+    /// R rooms of C chatters and V viewers chatting at a rate: fan-out
+    /// throughput, delivery latency and refusals.
+    ChatStorm(crate::scenarios::chat_storm::ChatStormArgs),
+    /// Renders the HTML report of an existing JSON result (`--out DIR` or
+    /// `--report DIR`); runs nothing.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A JSON result written by `--out` (or a report's result.json).
+    pub result: PathBuf,
 }
 
 #[derive(Debug, Clone, Args, serde::Serialize)]
@@ -72,6 +114,67 @@ pub struct FlashSaleArgs {
     /// HTTP setup requests (registrations) in flight at once.
     #[arg(long, default_value_t = 32)]
     pub setup_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct AuctionArgs {
+    /// Virtual bidders, each with its own user and WebSocket. With fewer
+    /// bidders than lots, bidder i bids on lots i, i+M, ... in turn;
+    /// otherwise bidder i bids on lot i mod K.
+    #[arg(long, default_value_t = 100)]
+    pub bidders: usize,
+    /// Auction lots.
+    #[arg(long, default_value_t = 10)]
+    pub lots: usize,
+    /// Lots per room (each room's viewers watch all of its lots).
+    #[arg(long, default_value_t = 1)]
+    pub lots_per_room: usize,
+    /// Anonymous viewers joined to each room (bidders also watch their
+    /// lots' rooms).
+    #[arg(long, default_value_t = 10)]
+    pub viewers: usize,
+    /// Target bids a second over all bidders (open loop: each bidder sends
+    /// on its own schedule whether or not earlier bids were answered).
+    #[arg(long, default_value_t = 1_000.0)]
+    pub rate: f64,
+    /// How long the bidders bid, seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// The lots' start price (minor units).
+    #[arg(long, default_value_t = 100)]
+    pub start_price: i64,
+    /// The lots' `min_increment` (minor units): a bidder offers the highest
+    /// bid it knows of plus this.
+    #[arg(long, default_value_t = 1)]
+    pub increment: i64,
+    /// WebSocket connects in flight at once.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// HTTP setup requests (registrations, rooms, lots) in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub setup_concurrency: usize,
+}
+
+impl AuctionArgs {
+    /// Rejects values the node or the scenario cannot use, before any setup.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bidders == 0 || self.lots == 0 || self.lots_per_room == 0 {
+            return Err("--bidders, --lots and --lots-per-room must be at least 1".into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a positive number of bids a second".into());
+        }
+        if !(1..=86_400).contains(&self.duration_secs) {
+            return Err("--duration-secs must be 1..=86400".into());
+        }
+        if self.start_price < 1 || self.increment < 1 {
+            return Err("--start-price and --increment must be at least 1".into());
+        }
+        if self.connect_concurrency == 0 || self.setup_concurrency == 0 {
+            return Err("concurrency options must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// Parses `--source-addrs`: "a-b" (IPv4, same first three octets), "a,b,c"
@@ -161,7 +264,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.targets, ["http://a:1", "http://b:2"]);
-        let Scenario::FlashSale(args) = cli.scenario;
+        let Scenario::FlashSale(args) = cli.scenario else {
+            panic!("not flash-sale");
+        };
         assert_eq!((args.buyers, args.stock), (300, 1000));
         assert!(args.validate().is_ok());
     }

@@ -18,6 +18,8 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use crate::history::{ClientLog, Clock, Op, Outcome, Record, fnv1a};
 
+mod auction;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to {addr}{from}: {detail}")]
@@ -298,12 +300,18 @@ impl Conn {
                         event["available"].as_u64().unwrap_or(0),
                     )
                 });
-                Record::Event {
+                let auction = self.auction_record(at, event);
+                self.log.records.push(Record::Event {
                     at,
                     room: self.intern(v["room"].as_str().unwrap_or("")),
                     seq: v["seq"].as_u64().unwrap_or(0),
                     digest: fnv1a(event.to_string().as_bytes()),
                     stock,
+                });
+                // `bid` and `lot_closed` also get a record of their own.
+                match auction {
+                    Some(record) => record,
+                    None => return,
                 }
             }
             Some("notice") => {
@@ -320,6 +328,11 @@ impl Conn {
                         at,
                         hold: Arc::from(s("hold")),
                     },
+                    Some("won") => Record::Won {
+                        at,
+                        lot: self.intern(&s("lot")),
+                        amount: n["amount"].as_i64().unwrap_or(0),
+                    },
                     // Other notices carry nothing the checker uses yet.
                     _ => return,
                 }
@@ -327,6 +340,12 @@ impl Conn {
             _ => return,
         };
         self.log.records.push(record);
+    }
+
+    /// Takes the replies nobody waited for (requests sent with [`Conn::send`]
+    /// alone), so a client that never waits does not pile them up.
+    pub fn drain_replies(&mut self) -> Vec<(u32, Outcome)> {
+        std::mem::take(&mut self.replies)
     }
 
     fn outcome(&self, v: &Value) -> Outcome {
@@ -354,6 +373,9 @@ impl Conn {
             return Outcome::Queued {
                 position: v["position"].as_u64().unwrap_or(0),
             };
+        }
+        if let (Some(lot_seq), Some(amount)) = (v["lot_seq"].as_u64(), v["amount"].as_i64()) {
+            return Outcome::Bid { lot_seq, amount };
         }
         if let Some(order) = v["order"].as_str() {
             return Outcome::Ordered {

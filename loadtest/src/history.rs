@@ -35,13 +35,34 @@ impl Clock {
 /// that carry an invariant; anything else is `Other`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Join { room: Arc<str> },
-    OpenLot { lot: Arc<str> },
-    CloseLot { lot: Arc<str> },
-    Hold { lot: Arc<str>, qty: u32 },
-    Checkout { hold: Arc<str>, idem: Arc<str> },
-    Release { hold: Arc<str> },
-    Other { kind: &'static str },
+    Join {
+        room: Arc<str>,
+    },
+    OpenLot {
+        lot: Arc<str>,
+    },
+    CloseLot {
+        lot: Arc<str>,
+    },
+    Hold {
+        lot: Arc<str>,
+        qty: u32,
+    },
+    Checkout {
+        hold: Arc<str>,
+        idem: Arc<str>,
+    },
+    Release {
+        hold: Arc<str>,
+    },
+    /// A plain `bid` on an auction lot.
+    Bid {
+        lot: Arc<str>,
+        amount: i64,
+    },
+    Other {
+        kind: &'static str,
+    },
 }
 
 impl Op {
@@ -54,6 +75,7 @@ impl Op {
             Op::Hold { .. } => "hold",
             Op::Checkout { .. } => "checkout",
             Op::Release { .. } => "release",
+            Op::Bid { .. } => "bid",
             Op::Other { kind } => kind,
         }
     }
@@ -79,6 +101,11 @@ pub enum Outcome {
     /// `ok` to `checkout`.
     Ordered {
         order: Arc<str>,
+        amount: i64,
+    },
+    /// `ok` to `bid`: the bid's place in the lot's order and its amount.
+    Bid {
+        lot_seq: u64,
         amount: i64,
     },
     /// Any other `ok`.
@@ -131,6 +158,28 @@ pub enum Record {
     HoldExpired {
         at: Micros,
         hold: Arc<str>,
+    },
+    /// A `bid` room event (recorded besides its `Event`): the lot, the
+    /// amount, its `lot_seq` and the FNV-1a digest of the bidder's user id.
+    Bid {
+        at: Micros,
+        lot: Arc<str>,
+        amount: i64,
+        lot_seq: u64,
+        bidder: u64,
+    },
+    /// A `lot_closed` room event (recorded besides its `Event`): the lot and
+    /// its highest winner as (digest of the user id, amount), if any.
+    LotClosed {
+        at: Micros,
+        lot: Arc<str>,
+        winner: Option<(u64, i64)>,
+    },
+    /// The `won` notice.
+    Won {
+        at: Micros,
+        lot: Arc<str>,
+        amount: i64,
     },
     /// An `error` without `rid` (e.g. `unauthorized` for a bad token).
     ServerError {

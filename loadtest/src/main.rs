@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use liveshop_loadtest::cli::{Cli, Scenario};
-use liveshop_loadtest::report::RunResult;
+use liveshop_loadtest::cli::{Cli, ReportArgs, Scenario};
+use liveshop_loadtest::report::{RunResult, html, write_json};
 use liveshop_loadtest::scenarios::{self, Env, RunError};
 
 fn main() -> ExitCode {
@@ -19,6 +19,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    if let Scenario::Report(args) = &cli.scenario {
+        return report_only(&cli, args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,18 +58,85 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<RunResult, RunError> {
-    let result = match &cli.scenario {
+    // Each arm keeps a handle on its Env for the timeline (throughput and
+    // RSS over time) that goes into the result.
+    let (env, mut result) = match &cli.scenario {
         Scenario::FlashSale(args) => {
             args.validate().map_err(RunError::Usage)?;
             let env = Arc::new(Env::new(cli, args.setup_concurrency).await?);
-            scenarios::flash_sale::run(env, args.clone()).await?
+            let result = scenarios::flash_sale::run(env.clone(), args.clone()).await?;
+            (env, result)
         }
+        Scenario::Auction(args) => {
+            args.validate().map_err(RunError::Usage)?;
+            let env = Arc::new(Env::new(cli, args.setup_concurrency).await?);
+            let result = scenarios::auction::run(env.clone(), args.clone()).await?;
+            (env, result)
+        }
+        Scenario::Soak(args) => {
+            args.validate().map_err(RunError::Usage)?;
+            let env = Arc::new(Env::new(cli, args.setup_concurrency).await?);
+            let result = scenarios::soak::run(env.clone(), args.clone()).await?;
+            (env, result)
+        }
+        Scenario::Broadcast(args) => {
+            args.validate().map_err(RunError::Usage)?;
+            let env = Arc::new(Env::new(cli, args.setup_concurrency).await?);
+            let pid = cli.node_pids.first().copied();
+            let result = scenarios::broadcast::run(env.clone(), args.clone(), pid).await?;
+            (env, result)
+        }
+        Scenario::ChatStorm(args) => {
+            args.validate().map_err(RunError::Usage)?;
+            let env = Arc::new(Env::new(cli, args.setup_concurrency).await?);
+            let pid = cli.node_pids.first().copied();
+            let result = scenarios::chat_storm::run(env.clone(), args.clone(), pid).await?;
+            (env, result)
+        }
+        Scenario::Report(_) => return Err(RunError::Usage("`report` runs no scenario".into())),
     };
+    let timeline = env.timeline.finish().await;
+    result.summary.extend(timeline.rss_summary());
+    let json = result.to_json(&timeline);
     if let Some(path) = &cli.out {
-        result.write(path).map_err(|source| RunError::Output {
+        write_json(path, &json).map_err(|source| RunError::Output {
             path: path.display().to_string(),
             source,
         })?;
     }
+    if let Some(dir) = &cli.report {
+        html::render(&json, dir).map_err(|e| RunError::Output {
+            path: dir.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        let index = dir.join("index.html");
+        result.summary.push(format!("report: {}", index.display()));
+    }
     Ok(result)
+}
+
+/// `report RESULT.json --out DIR`: the HTML report of an earlier run.
+fn report_only(cli: &Cli, args: &ReportArgs) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("liveshop-loadtest: error: {msg}");
+        ExitCode::from(2)
+    };
+    let Some(dir) = cli.out.as_ref().or(cli.report.as_ref()) else {
+        return fail("report: give the directory to write into with --out DIR".into());
+    };
+    let path = &args.result;
+    let result: serde_json::Value = match std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return fail(format!("cannot read the result {}: {e}", path.display())),
+    };
+    match html::render(&result, dir) {
+        Ok(_) => {
+            println!("report: {}", dir.join("index.html").display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot write the report to {}: {e}", dir.display())),
+    }
 }

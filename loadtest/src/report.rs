@@ -1,6 +1,8 @@
 //! What a run tells its operator: live progress on stderr (only when it is
 //! a terminal, so CI logs stay clean), latency percentiles from
-//! hdrhistogram, a one-screen summary on stdout and the JSON result file.
+//! hdrhistogram, a one-screen summary on stdout, the JSON result file (with
+//! the run's [`timeline`]: throughput and RSS over time) and the HTML report
+//! with PNG charts ([`html`]).
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -12,6 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::check::Verdict;
+use timeline::TimelineData;
+
+mod charts;
+pub mod html;
+pub mod timeline;
 
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -141,6 +148,24 @@ impl RunResult {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, json + "\n")
     }
+
+    /// The JSON result as `--out` writes it: this result plus `timeline`.
+    pub fn to_json(&self, timeline: &TimelineData) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(map) = v.as_object_mut() {
+            map.insert(
+                "timeline".into(),
+                serde_json::to_value(timeline).unwrap_or(Value::Null),
+            );
+        }
+        v
+    }
+}
+
+/// Writes a JSON value, pretty, to `path`.
+pub fn write_json(path: &Path, v: &Value) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
+    std::fs::write(path, json + "\n")
 }
 
 /// CPU seconds this process has used (user + system), if /proc tells.
@@ -177,5 +202,117 @@ mod tests {
     #[test]
     fn cpu_time_is_readable() {
         assert!(cpu_seconds().is_some());
+    }
+
+    /// A small result as a scenario and `main` would make it.
+    fn synthetic() -> Value {
+        let mut hold = Recorder::default();
+        let mut checkout = Recorder::default();
+        for us in 1..=2000 {
+            hold.record(us * 200);
+            checkout.record(us * 90);
+        }
+        let mut verdict = Verdict {
+            rules: vec!["oversold", "readback"],
+            ..Verdict::default()
+        };
+        verdict.fail("readback", "order <o1> missing & more".into());
+        let result = RunResult {
+            scenario: "flash-sale",
+            targets: vec!["http://127.0.0.1:8080/".into()],
+            params: serde_json::json!({"buyers": 2000, "stock": 200}),
+            figures: serde_json::json!({
+                "hold_ack": hold.summary(), "checkout_ack": checkout.summary(),
+                "unused_ack": Latency::default(), "held": 200,
+                "hold_outcomes": {"held": 200, "queued": 1800}}),
+            verdict,
+            summary: Vec::new(),
+        };
+        let mut t = TimelineData {
+            bucket_ms: 1000,
+            ..TimelineData::default()
+        };
+        for s in 0..20u64 {
+            t.add("hold", s * 1_000_000, s * 10);
+            t.add("checkout", s * 1_000_000 + 500_000, s);
+        }
+        t.rss.push(timeline::RssSeries {
+            pid: 42,
+            name: "liveshop".into(),
+            samples: (0..40).map(|i| [i * 500, 50_000 + i * 1000]).collect(),
+            note: None,
+        });
+        t.rss.push(timeline::RssSeries {
+            pid: 43,
+            name: "?".into(),
+            samples: Vec::new(),
+            note: Some("not sampled: gone".into()),
+        });
+        result.to_json(&t)
+    }
+
+    fn assert_png(path: &Path) {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            bytes.len() > 2000,
+            "{}: {} bytes",
+            path.display(),
+            bytes.len()
+        );
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn a_report_renders_from_a_result() {
+        let result = synthetic();
+        assert_eq!(result["timeline"]["throughput"]["hold"][3], 30);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report");
+        let written = html::render(&result, &out).unwrap();
+        assert_eq!(written.len(), 5, "{written:?}");
+        for png in ["latency.png", "throughput.png", "rss.png"] {
+            assert_png(&out.join(png));
+        }
+        let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+        assert!(page.contains("<span class=\"fail\">FAIL</span>"), "{page}");
+        assert!(
+            page.contains("order &lt;o1&gt; missing &amp; more"),
+            "{page}"
+        );
+        assert!(page.contains("src=\"rss.png\""));
+        assert!(
+            page.contains("<th>hold_outcomes.queued</th><td>1800</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>hold_ack</td>"), "{page}");
+        assert!(!page.contains("unused_ack"), "empty latencies are left out");
+        assert!(page.contains("not sampled: gone"));
+        assert!(!page.contains("<script"));
+        // The copy of the result renders the same report again.
+        let copy: Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(copy, result);
+        let again = dir.path().join("again");
+        html::render(&copy, &again).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(again.join("index.html")).unwrap(),
+            page
+        );
+    }
+
+    #[test]
+    fn a_result_without_timeline_or_latencies_still_renders() {
+        let result = serde_json::json!({"scenario": "x", "figures": {"n": 1},
+            "verdict": {"pass": true, "rules": [], "violations": []}});
+        let dir = tempfile::tempdir().unwrap();
+        let written = html::render(&result, dir.path()).unwrap();
+        assert_eq!(written.len(), 2, "result.json and index.html: {written:?}");
+        let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        assert!(page.contains("PASS"));
+        assert!(!page.contains("<img"));
     }
 }

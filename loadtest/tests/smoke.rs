@@ -259,3 +259,272 @@ fn a_malformed_target_is_a_usage_error() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("bad target URL"), "{}", run.stderr);
 }
+
+#[test]
+fn auction_smoke_run_passes_the_checker() {
+    let node = Node::for_load();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.json");
+    // 50 bidders on 5 lots (10 each), 3 viewers per lot's room, 200 bids/s
+    // for 3 s: 4 bids/s per bidder, under the node's default bid limit.
+    let run = harness(
+        &[
+            "--target",
+            &node.url,
+            "--out",
+            out.to_str().unwrap(),
+            "auction",
+            "--bidders",
+            "50",
+            "--lots",
+            "5",
+            "--viewers",
+            "3",
+            "--rate",
+            "200",
+            "--duration-secs",
+            "3",
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "the checker should pass");
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let figures = &result["figures"];
+    assert_eq!(result["scenario"], "auction");
+    assert_eq!(result["verdict"]["pass"], true, "{result}");
+    assert_eq!(result["verdict"]["violations"], serde_json::json!([]));
+    for rule in [
+        "bid_order",
+        "bid_seen",
+        "bid_origin",
+        "bid_winner",
+        "room_seq",
+    ] {
+        let rules = result["verdict"]["rules"].as_array().unwrap();
+        assert!(rules.iter().any(|r| r == rule), "{rule} not checked");
+    }
+    // Each bidder's schedule: one bid every 0.25 s for 3 s.
+    assert_eq!(figures["bids_sent"], 600, "{figures}");
+    assert_eq!(figures["bids_answered"], 600, "{figures}");
+    let ok = figures["bids_ok"].as_u64().unwrap();
+    let refused: u64 = figures["bids_refused"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(ok > 0, "{figures}");
+    assert_eq!(ok + refused, 600, "{figures}");
+    assert!(figures["accepted_bids_per_s"].as_f64().unwrap() > 0.0);
+    assert!(figures["bid_ack"]["p99_us"].as_u64().unwrap() > 0);
+    assert_eq!(figures["bid_ack_ok"]["count"], ok);
+    // Every lot got a winner, settled, and its order was read back; every
+    // bidder and viewer (one lot each) saw its lot close.
+    assert_eq!(figures["read_back"]["settled"], 5, "{figures}");
+    assert_eq!(figures["read_back"]["with_a_winner"], 5, "{figures}");
+    assert_eq!(figures["read_back"]["orders"], 5, "{figures}");
+    assert_eq!(figures["lot_closed_seen"], 65, "{figures}");
+    // `won` goes to the winner's own connection on its own path: at most
+    // one a lot (the checker verifies each one that came).
+    assert!(figures["won_notices"].as_u64().unwrap() <= 5, "{figures}");
+    assert!(run.stdout.contains("verdict: PASS"), "{}", run.stdout);
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.len() > 1000,
+        "{}: {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}",
+        path.display()
+    );
+}
+
+#[test]
+fn soak_smoke_run_samples_the_node_and_writes_a_report() {
+    let node = Node::for_load();
+    let pid = node.child.id().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.json");
+    let report = dir.path().join("report");
+    let run = harness(
+        &[
+            "--target",
+            &node.url,
+            "--node-pid",
+            &pid,
+            "--rss-interval-ms",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "soak",
+            "--duration-secs",
+            "3",
+            "--buyers",
+            "4",
+            "--bidders",
+            "4",
+            "--viewers",
+            "6",
+            "--interval-ms",
+            "300",
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "the checker should pass");
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(result["scenario"], "soak");
+    assert_eq!(result["verdict"]["pass"], true, "{result}");
+    let rules = result["verdict"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r == "bid_winner"), "{rules:?}");
+    let figures = &result["figures"];
+    assert_eq!(figures["oversold_units"], 0, "{figures}");
+    assert_eq!(figures["user_errors"], 0, "{figures}");
+    for op in ["hold", "bid", "chat", "like"] {
+        assert!(
+            figures["ops"][op]["ok"].as_u64().unwrap() > 0,
+            "{op}: {figures}"
+        );
+    }
+    let timeline = &result["timeline"];
+    for kind in ["hold", "checkout", "release", "bid", "chat", "like"] {
+        assert!(
+            timeline["throughput"][kind].is_array(),
+            "{kind}: {timeline}"
+        );
+    }
+    let rss = timeline["rss"].as_array().unwrap();
+    let node_rss = rss
+        .iter()
+        .find(|s| s["pid"].as_u64() == Some(u64::from(node.child.id())))
+        .unwrap_or_else(|| panic!("no RSS series for the node: {timeline}"));
+    assert!(node_rss.get("note").is_none(), "{node_rss}");
+    assert!(
+        node_rss["samples"].as_array().unwrap().len() >= 5,
+        "{node_rss}"
+    );
+    assert!(
+        run.stdout.contains(&format!("rss: pid {pid}")),
+        "{}",
+        run.stdout
+    );
+
+    for png in ["latency.png", "throughput.png", "rss.png"] {
+        assert_png(&report.join(png));
+    }
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(page.contains("liveshop-loadtest: soak"), "{page}");
+    assert!(page.contains("src=\"rss.png\""), "{page}");
+
+    // The report can be made again from the JSON alone.
+    let again = dir.path().join("again");
+    let run = harness(
+        &[
+            "report",
+            out.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 0);
+    assert_png(&again.join("rss.png"));
+    assert!(again.join("index.html").exists());
+}
+
+/// Runs a fan-out scenario against a fresh node; its passing JSON result.
+fn fan_out_run(scenario_args: &[&str]) -> Value {
+    let node = Node::for_load();
+    let pid = node.child.id().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.json");
+    let mut args = vec!["--target", &node.url, "--node-pid", &pid];
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(scenario_args);
+    let run = harness(&args, RUN_LIMIT);
+    assert_eq!(run.code, 0, "the checker should pass");
+    assert!(run.stdout.contains("verdict: PASS"), "{}", run.stdout);
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(result["verdict"]["pass"], true, "{result}");
+    for rule in ["room_seq", "room_order", "answered", "delivered"] {
+        let rules = result["verdict"]["rules"].as_array().unwrap();
+        assert!(rules.iter().any(|r| r == rule), "{rule} not checked");
+    }
+    let f = &result["figures"];
+    // Every acknowledged emission was found in the stream and reached
+    // every receiver; latencies were measured for each delivery.
+    assert_eq!(f["lost_emissions"], 0, "{f}");
+    assert_eq!(f["missing_deliveries"], 0, "{f}");
+    assert_eq!(f["every_delivery_seen"], true, "{f}");
+    assert_eq!(f["deliveries"], f["deliveries_expected"], "{f}");
+    assert_eq!(f["delivery_latency"]["count"], f["deliveries"], "{f}");
+    assert!(f["delivery_latency"]["p99_us"].as_u64().unwrap() > 0, "{f}");
+    assert!(
+        f["last_viewer_latency"]["p99_us"].as_u64().unwrap() > 0,
+        "{f}"
+    );
+    assert!(f["node_rss_kib"]["idle_kib"].as_u64().unwrap() > 0, "{f}");
+    result
+}
+
+#[test]
+fn broadcast_smoke_run_delivers_every_event_to_every_viewer() {
+    // 300 anonymous viewers, 12 chats and pins at 6/s (the node's default
+    // chat limit is 5/s per user; the chats are 3/s).
+    let result = fan_out_run(&[
+        "broadcast",
+        "--viewers",
+        "300",
+        "--rate",
+        "6",
+        "--events",
+        "12",
+        "--settle-ms",
+        "500",
+    ]);
+    assert_eq!(result["scenario"], "broadcast");
+    let f = &result["figures"];
+    assert_eq!(f["emitted"], 12, "{f}");
+    assert_eq!(f["emitted_ok"], 12, "{f}");
+    assert_eq!(f["tracked_events"], 12, "{f}");
+    assert_eq!(f["deliveries"], 12 * 300, "{f}");
+    assert_eq!(f["last_viewer_latency"]["count"], 12, "{f}");
+    assert!(f["node_rss_per_idle_connection_bytes"].is_u64(), "{f}");
+    assert!(f["goals"]["delivery_p99_le_50ms"].is_boolean(), "{f}");
+}
+
+#[test]
+fn chat_storm_smoke_run_fans_out_every_message() {
+    // 4 rooms x (5 chatters + 50 viewers), 2 messages/s per chatter for
+    // 3 s: 120 messages, each to the 55 members of its room.
+    let result = fan_out_run(&[
+        "chat-storm",
+        "--rooms",
+        "4",
+        "--chatters-per-room",
+        "5",
+        "--viewers-per-room",
+        "50",
+        "--chatter-rate",
+        "2",
+        "--duration-secs",
+        "3",
+        "--settle-ms",
+        "300",
+    ]);
+    assert_eq!(result["scenario"], "chat-storm");
+    let f = &result["figures"];
+    assert_eq!(f["emitted"], 120, "{f}");
+    assert_eq!(f["emitted_ok"], 120, "{f}");
+    assert_eq!(f["refused"], serde_json::json!({}), "{f}");
+    assert_eq!(f["deliveries"], 120 * 55, "{f}");
+    assert!(f["deliveries_per_s"].as_f64().unwrap() > 0.0, "{f}");
+    assert!(f["messages_sent_per_s"].as_f64().unwrap() > 0.0, "{f}");
+}

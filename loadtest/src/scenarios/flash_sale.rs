@@ -186,6 +186,8 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         history.clients.push(log);
     }
 
+    env.timeline
+        .replies(&history, &["join", "hold", "checkout"]);
     let readback = read_back(&api, &seller, &lot).await?;
     let sales = [SaleSpec {
         lot: lot.clone(),

@@ -1,7 +1,11 @@
 //! Scenarios and what they share: the targets (checked before any setup),
 //! the source addresses, the clock, progress, and the run's error type.
 
+pub mod auction;
+pub mod broadcast;
+pub mod chat_storm;
 pub mod flash_sale;
+pub mod soak;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -11,6 +15,7 @@ use crate::cli::{Cli, parse_source_addrs};
 use crate::client::{self, ClientError, Conn};
 use crate::history::{ClientLog, Clock};
 use crate::report::Progress;
+use crate::report::timeline::Timeline;
 
 /// Why a run could not be made (exit status 2). A run that was made but
 /// broke the contract is a failed verdict instead (exit status 1).
@@ -58,6 +63,9 @@ pub struct Env {
     pub timeout: Duration,
     pub clock: Clock,
     pub progress: Progress,
+    /// Throughput and RSS over time (see `report::timeline`): scenarios
+    /// feed it, `main` writes it into the result.
+    pub timeline: Timeline,
 }
 
 impl Env {
@@ -81,12 +89,16 @@ impl Env {
         if targets.is_empty() {
             return Err(RunError::Usage("give at least one --target".into()));
         }
+        let clock = Clock::start();
+        let timeline = Timeline::new(clock, cli.bucket_ms);
+        timeline.sample_rss(&cli.node_pids, Duration::from_millis(cli.rss_interval_ms));
         Ok(Env {
             targets,
             sources,
             timeout,
-            clock: Clock::start(),
+            clock,
             progress: Progress::new(),
+            timeline,
         })
     }
 
@@ -114,6 +126,22 @@ impl Env {
         )
         .await
         .map_err(|source| RunError::Client { who, source })
+    }
+
+    /// Connects virtual user number `i` without a token (as [`Env::connect`]
+    /// otherwise): an anonymous viewer, which the contract lets join and
+    /// receive but not act.
+    pub async fn connect_anonymous(&self, i: usize, log: ClientLog) -> Result<Conn, RunError> {
+        let target = &self.targets[i % self.targets.len()];
+        let source = (target.addr.ip().is_loopback() && !self.sources.is_empty())
+            .then(|| self.sources[i % self.sources.len()])
+            .filter(|ip| ip.is_ipv4() == target.addr.is_ipv4());
+        let url = target.api.ws_url("");
+        let url = url.strip_suffix("?token=").unwrap_or(&url);
+        let who = log.name.clone();
+        client::connect(target.addr, source, url, log, self.clock, self.timeout)
+            .await
+            .map_err(|source| RunError::Client { who, source })
     }
 }
 

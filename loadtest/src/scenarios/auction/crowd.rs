@@ -1,0 +1,270 @@
+//! The auction's virtual users, one task each: bidders (a registered user
+//! that watches its lots' rooms and bids on a fixed open-loop schedule) and
+//! viewers (anonymous connections that only watch one room). Every task
+//! reports to the driver on one channel and follows its phases.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+use super::super::{Env, RunError};
+use crate::client::{self, Conn};
+use crate::history::{ClientLog, Op, Outcome, Record};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Phase {
+    Connect,
+    Bid,
+    Drain,
+    Stop,
+}
+
+/// What a task tells the driver.
+pub(super) enum Signal {
+    /// Connected and joined (or why not).
+    Ready(Result<(), RunError>),
+    /// A bidder's schedule is over and its bids are answered (or why not).
+    BidDone(Option<String>),
+    /// Saw every one of its lots closed, or gave up waiting.
+    Drained,
+}
+
+/// What every task shares.
+pub(super) struct Shared {
+    pub env: Arc<Env>,
+    pub connects: Semaphore,
+    /// When the bidding starts; set before `Phase::Bid`.
+    pub start: OnceLock<Instant>,
+    /// Between two bids of one bidder.
+    pub interval: Duration,
+    pub duration: Duration,
+    pub bidders: usize,
+    pub start_price: i64,
+    pub increment: i64,
+}
+
+/// One virtual user.
+pub(super) struct Member {
+    /// Its number among all connections (spreads targets and sources).
+    pub i: usize,
+    pub name: String,
+    pub user_id: String,
+    /// None: an anonymous viewer.
+    pub token: Option<String>,
+    pub rooms: Vec<Arc<str>>,
+    /// The lots it watches (to know when all have closed).
+    pub watches: Vec<Arc<str>>,
+    /// The lots it bids on, in turn (empty for a viewer), and its index
+    /// among the bidders.
+    pub bids_on: Vec<Arc<str>>,
+    pub bidder_index: usize,
+}
+
+/// A finished task: its history and, for a bidder, how late each bid left
+/// against its schedule (µs).
+pub(super) struct Out {
+    pub log: ClientLog,
+    pub send_lag_us: Vec<u64>,
+}
+
+/// Connects `i` with `token`, or anonymously (a watcher) without one.
+async fn connect(
+    env: &Env,
+    i: usize,
+    token: Option<&str>,
+    log: ClientLog,
+) -> Result<Conn, RunError> {
+    if let Some(token) = token {
+        return env.connect(i, token, log).await;
+    }
+    let target = &env.targets[i % env.targets.len()];
+    let source = (target.addr.ip().is_loopback() && !env.sources.is_empty())
+        .then(|| env.sources[i % env.sources.len()])
+        .filter(|ip| ip.is_ipv4() == target.addr.is_ipv4());
+    let url = target.api.ws_url("");
+    let url = url.strip_suffix("?token=").unwrap_or(&url);
+    let who = log.name.clone();
+    client::connect(target.addr, source, url, log, env.clock, env.timeout)
+        .await
+        .map_err(|source| RunError::Client { who, source })
+}
+
+/// Connects and joins every room, checking the node took the token.
+async fn join(shared: &Shared, m: &Member) -> Result<Conn, RunError> {
+    let log = ClientLog::new(&m.name, &m.user_id);
+    let mut conn = connect(&shared.env, m.i, m.token.as_deref(), log).await?;
+    for id in m.rooms.iter().chain(&m.bids_on) {
+        conn.know(id);
+    }
+    for room in &m.rooms {
+        let op = Op::Join { room: room.clone() };
+        let refused = |code: String| RunError::Refused {
+            who: m.name.clone(),
+            op: "join",
+            code,
+        };
+        match conn
+            .request(op, json!({"type": "join", "room": &**room}))
+            .await
+        {
+            Ok(Outcome::Error { code }) => return Err(refused(code.to_string())),
+            Ok(_) => {}
+            Err(source) => {
+                let who = m.name.clone();
+                return Err(RunError::Client { who, source });
+            }
+        }
+    }
+    // A bad token still opens the socket, as an anonymous one, with an
+    // `error` without `rid` first (docs/protocol.md).
+    let bad_token = conn.log.records.iter().find_map(|r| match r {
+        Record::ServerError { code, .. } => Some(code.to_string()),
+        _ => None,
+    });
+    match bad_token {
+        Some(code) => Err(RunError::Refused {
+            who: m.name.clone(),
+            op: "the WebSocket token",
+            code,
+        }),
+        None => Ok(conn),
+    }
+}
+
+/// One virtual user's whole run.
+pub(super) async fn member(
+    shared: Arc<Shared>,
+    m: Member,
+    tx: mpsc::UnboundedSender<Signal>,
+    mut phase: watch::Receiver<Phase>,
+) -> Out {
+    let permit = shared.connects.acquire().await;
+    let joined = join(&shared, &m).await;
+    drop(permit);
+    let mut out = Out {
+        log: ClientLog::new(&m.name, &m.user_id),
+        send_lag_us: Vec::new(),
+    };
+    let mut conn = match joined {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = tx.send(Signal::Ready(Err(e)));
+            return out;
+        }
+    };
+    let _ = tx.send(Signal::Ready(Ok(())));
+    conn.pump_while(async {
+        let _ = phase.wait_for(|p| *p >= Phase::Bid).await;
+    })
+    .await;
+    if !m.bids_on.is_empty() && *phase.borrow() == Phase::Bid {
+        let err = bid(&shared, &m, &mut conn, &mut out.send_lag_us)
+            .await
+            .err();
+        let _ = tx.send(Signal::BidDone(err.map(|e| format!("{}: {e}", m.name))));
+    }
+    conn.pump_while(async {
+        let _ = phase.wait_for(|p| *p >= Phase::Drain).await;
+    })
+    .await;
+    if *phase.borrow() == Phase::Drain {
+        // Read on until every watched lot's `lot_closed` came (bounded).
+        let deadline = Instant::now() + shared.env.timeout;
+        let mut scanned = 0;
+        let mut open: HashSet<&str> = m.watches.iter().map(|l| &**l).collect();
+        while !open.is_empty() && conn.closed.is_none() && Instant::now() < deadline {
+            for r in &conn.log.records[scanned..] {
+                if let Record::LotClosed { lot, .. } = r {
+                    open.remove(&**lot);
+                }
+            }
+            scanned = conn.log.records.len();
+            if open.is_empty() {
+                break;
+            }
+            conn.pump_while(tokio::time::sleep(Duration::from_millis(20)))
+                .await;
+        }
+        let _ = tx.send(Signal::Drained);
+    }
+    drop(tx);
+    conn.pump_while(async {
+        let _ = phase.wait_for(|p| *p == Phase::Stop).await;
+    })
+    .await;
+    out.log = conn.finish().await;
+    out
+}
+
+/// The open-loop schedule: bid number k leaves at start + (offset + k) x
+/// interval whether or not earlier ones were answered, each on the next of
+/// `bids_on` in turn, at the highest bid known on that lot (from its bid
+/// events, or this bidder's own last offer) plus the increment. Then waits
+/// (bounded) until every bid is answered.
+async fn bid(
+    shared: &Shared,
+    m: &Member,
+    conn: &mut Conn,
+    lags: &mut Vec<u64>,
+) -> Result<(), crate::client::ClientError> {
+    let start = *shared.start.get_or_init(Instant::now);
+    let end = start + shared.duration;
+    let offset = m.bidder_index as f64 / shared.bidders as f64;
+    let mut known: HashMap<Arc<str>, i64> = HashMap::new();
+    let mut outstanding: HashSet<u32> = HashSet::new();
+    let mut scanned = 0;
+    for k in 0u64.. {
+        let due = start + shared.interval.mul_f64(offset + k as f64);
+        if due >= end || conn.closed.is_some() {
+            break;
+        }
+        conn.pump_while(tokio::time::sleep_until(due)).await;
+        for r in &conn.log.records[scanned..] {
+            if let Record::Bid { lot, amount, .. } = r {
+                let high = known.entry(lot.clone()).or_insert(*amount);
+                *high = (*high).max(*amount);
+            }
+        }
+        scanned = conn.log.records.len();
+        for (rid, _) in conn.drain_replies() {
+            outstanding.remove(&rid);
+        }
+        let lot = &m.bids_on[(k % m.bids_on.len() as u64) as usize];
+        let amount = match known.get(lot) {
+            Some(high) => high.saturating_add(shared.increment),
+            None => shared.start_price,
+        };
+        known.insert(lot.clone(), amount);
+        let lag = Instant::now().saturating_duration_since(due);
+        lags.push(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
+        let op = Op::Bid {
+            lot: lot.clone(),
+            amount,
+        };
+        let msg = json!({"type": "bid", "lot": &**lot, "amount": amount});
+        outstanding.insert(conn.send(op, msg).await?);
+    }
+    let deadline = Instant::now() + shared.env.timeout;
+    while !outstanding.is_empty() && conn.closed.is_none() && Instant::now() < deadline {
+        conn.pump_while(tokio::time::sleep(Duration::from_millis(10)))
+            .await;
+        for (rid, _) in conn.drain_replies() {
+            outstanding.remove(&rid);
+        }
+    }
+    match (&conn.closed, outstanding.len()) {
+        (_, 0) => Ok(()),
+        (Some(reason), n) => Err(crate::client::ClientError::Closed {
+            what: format!("waiting for the replies to {n} bids"),
+            reason: reason.clone(),
+        }),
+        (None, n) => Err(crate::client::ClientError::Timeout {
+            secs: shared.env.timeout.as_secs(),
+            what: format!("waiting for the replies to {n} bids"),
+        }),
+    }
+}

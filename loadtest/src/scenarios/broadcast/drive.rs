@@ -1,0 +1,256 @@
+//! Runs a crowd of [`Member`]s through the phases (connect and join, send,
+//! drain, stop) with the watcher beside them, and measures the node's RSS
+//! on the way: shared by `broadcast` and `chat-storm`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::super::{Env, RunError};
+use super::crowd::{self, Member, Phase, Shared, Signal};
+use super::watcher::{Seen, Watcher};
+use crate::history::History;
+use crate::report::{Latency, Recorder};
+
+pub(in crate::scenarios) struct Opts {
+    pub connect_concurrency: usize,
+    /// The node's process, to read its RSS (a node on this machine).
+    pub node_pid: Option<u32>,
+    /// How long the connected crowd sits idle before the idle RSS is read.
+    pub settle: Duration,
+    pub marker: String,
+    /// How long the senders' schedules last (bounds the waits).
+    pub schedule: Duration,
+}
+
+/// The node's resident set (KiB), read from /proc at three moments.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub(in crate::scenarios) struct Rss {
+    pub before_kib: Option<u64>,
+    pub idle_kib: Option<u64>,
+    pub end_kib: Option<u64>,
+}
+
+pub(in crate::scenarios) struct Driven {
+    /// The members' histories in their order, then the watcher's.
+    pub history: History,
+    pub seen: Seen,
+    pub send_lag: Latency,
+    pub send_errors: Vec<String>,
+    pub connect_s: f64,
+    pub send_s: f64,
+    pub drain_s: f64,
+    pub rss: Rss,
+    /// CPU seconds the node (with `--node-pid`) and the harness used from
+    /// the start of sending to the end of the drain: who did the fan-out.
+    pub node_cpu_send_s: Option<f64>,
+    pub harness_cpu_send_s: Option<f64>,
+}
+
+/// `VmRSS` of process `pid` in KiB, if /proc tells.
+pub(in crate::scenarios) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system CPU seconds of process `pid`, if /proc tells.
+pub(in crate::scenarios) fn cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // utime and stime (fields 14 and 15), in Linux's 100 ticks a second.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Fails unless `users` sockets (one per virtual user) and `extra` more
+/// fit under this process's `ulimit -n`; `flag` names the option to lower.
+pub(in crate::scenarios) fn check_fd_budget(
+    users: usize,
+    extra: usize,
+    what: &str,
+    flag: &str,
+) -> Result<(), RunError> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    let soft = limits.as_deref().and_then(|l| {
+        let line = l.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    let Some(soft) = soft else { return Ok(()) };
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+    // The runtime, the HTTP pool and stdio take a few more.
+    let spare = extra + 32;
+    if users + open + spare > soft {
+        let fits = soft.saturating_sub(open + spare);
+        return Err(RunError::Usage(format!(
+            "{what} needs {} sockets in this one process, but its open-file limit \
+             (ulimit -n) is {soft} with {open} already open: at most {fits} virtual users \
+             fit, lower {flag} (or raise ulimit -n; the multi-process --workers driver is \
+             not there yet)",
+            users + extra
+        )));
+    }
+    Ok(())
+}
+
+fn refused_hint(e: RunError) -> RunError {
+    if e.to_string().contains("HTTP 503") {
+        return RunError::Usage(format!(
+            "{e} (the node refused more WebSockets: raise its [limits] max_websockets and \
+             max_connections, see loadtest/README.md)"
+        ));
+    }
+    e
+}
+
+/// Runs `members` through every phase; see the module doc.
+pub(in crate::scenarios) async fn drive(
+    env: &Arc<Env>,
+    members: Vec<Member>,
+    rooms: &[Arc<str>],
+    opts: Opts,
+) -> Result<Driven, RunError> {
+    let rss_now = || opts.node_pid.and_then(rss_kib);
+    let mut rss = Rss {
+        before_kib: rss_now(),
+        ..Rss::default()
+    };
+    let watcher = Watcher::start(env, rooms, &opts.marker).await?;
+    let n = members.len();
+    let senders = members.iter().filter(|m| m.schedule.is_some()).count();
+    env.progress.note(&format!("connecting {n} virtual users"));
+    let connecting = Instant::now();
+    let shared = Arc::new(Shared {
+        env: env.clone(),
+        connects: Semaphore::new(opts.connect_concurrency.max(1)),
+        start: std::sync::OnceLock::new(),
+        marker: opts.marker.clone(),
+    });
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handles: Vec<_> = members
+        .into_iter()
+        .map(|m| {
+            tokio::spawn(crowd::member(
+                shared.clone(),
+                m,
+                tx.clone(),
+                phase_rx.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let bar = env.progress.phase("connect", n as u64);
+    let mut ready = Ok(());
+    for _ in 0..n {
+        match rx.recv().await {
+            Some(Signal::Ready(Ok(()))) => bar.inc(1),
+            Some(Signal::Ready(Err(e))) => {
+                ready = Err(refused_hint(e));
+                break;
+            }
+            Some(_) => {}
+            None => {
+                ready = Err(RunError::Internal(
+                    "a virtual user's task ended early".into(),
+                ));
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let connect_s = connecting.elapsed().as_secs_f64();
+    if let Err(e) = ready {
+        let _ = phase_tx.send(Phase::Stop);
+        for h in handles {
+            let _ = h.await;
+        }
+        let _ = watcher.finish().await;
+        return Err(e);
+    }
+    tokio::time::sleep(opts.settle).await;
+    rss.idle_kib = rss_now();
+
+    env.progress.note("sending");
+    let cpu_now = || (opts.node_pid.and_then(cpu_s), cpu_s(std::process::id()));
+    let cpu_before = cpu_now();
+    let sending = Instant::now();
+    let _ = shared.start.set(tokio::time::Instant::now());
+    let _ = phase_tx.send(Phase::Send);
+    let deadline = Instant::now() + opts.schedule + 2 * env.timeout;
+    let (mut ok, mut send_errors, mut done) = (0u64, Vec::new(), 0usize);
+    while done < senders {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Signal::SendDone { ok: k, error })) => {
+                done += 1;
+                ok += k;
+                send_errors.extend(error);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                send_errors.push(format!("{} senders never finished", senders - done));
+                break;
+            }
+        }
+    }
+    let send_s = sending.elapsed().as_secs_f64();
+
+    // Every acknowledged emission should reach the watcher; then everyone
+    // reads on until its room reached the last one.
+    env.progress.note("draining");
+    let draining = Instant::now();
+    let until = Instant::now() + env.timeout;
+    while watcher.tagged() < ok as usize && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut targets: HashMap<Arc<str>, u64> = HashMap::new();
+    if let Ok(seen) = watcher.seen.lock() {
+        for t in &seen.tags {
+            let e = targets.entry(t.room.clone()).or_default();
+            *e = (*e).max(t.seq);
+        }
+    }
+    let _ = phase_tx.send(Phase::Drain(Arc::new(targets)));
+    let until = Instant::now() + env.timeout + Duration::from_secs(5);
+    let mut drained = 0;
+    while drained < n {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Signal::Drained)) => drained += 1,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let drain_s = draining.elapsed().as_secs_f64();
+    rss.end_kib = rss_now();
+    let cpu_after = cpu_now();
+    let delta = |a: Option<f64>, b: Option<f64>| Some(((b? - a?) * 100.0).round() / 100.0);
+    let _ = phase_tx.send(Phase::Stop);
+
+    let mut history = History::default();
+    let mut lag = Recorder::default();
+    for h in handles {
+        let out = h
+            .await
+            .map_err(|e| RunError::Internal(format!("a virtual user's task failed: {e}")))?;
+        out.send_lag_us.into_iter().for_each(|us| lag.record(us));
+        history.clients.push(out.log);
+    }
+    let (log, seen) = watcher.finish().await?;
+    history.clients.push(log);
+    Ok(Driven {
+        history,
+        seen,
+        send_lag: lag.summary(),
+        send_errors,
+        connect_s,
+        send_s,
+        drain_s,
+        rss,
+        node_cpu_send_s: delta(cpu_before.0, cpu_after.0),
+        harness_cpu_send_s: delta(cpu_before.1, cpu_after.1),
+    })
+}

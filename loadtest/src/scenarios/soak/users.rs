@@ -1,0 +1,300 @@
+//! The soak's virtual users, one task each: a buyer (hold, then check out
+//! or release, on its room's sale lot), a bidder (one increment over the
+//! highest bid it has seen on its room's auction lot) or a viewer (chat and
+//! like in turns). Each acts once per interval, waiting for the reply, from
+//! its own offset within the first interval until the deadline, reading
+//! everything its room sends meanwhile and after, until the run stops.
+//! Also the seller's helpers: the join check and opening/closing lots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+use super::super::{Env, RunError};
+use crate::api::User;
+use crate::client::{ClientError, Conn};
+use crate::history::{ClientLog, Op, Outcome, Record};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Connect,
+    /// Act from this instant on, until the deadline.
+    Run(Instant),
+    Stop,
+}
+
+/// What a user tells the driver.
+pub(super) enum Signal {
+    /// Connected and joined (or why not).
+    Ready(Result<(), RunError>),
+    /// Stopped acting; why early, if it was.
+    Done(Option<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Buyer,
+    Bidder,
+    Viewer,
+}
+
+/// A room and its two lots.
+#[derive(Debug, Clone)]
+pub(super) struct RoomLots {
+    pub room: Arc<str>,
+    pub sale: Arc<str>,
+    pub auction: Arc<str>,
+}
+
+/// What every user task shares.
+pub(super) struct Shared {
+    pub env: Arc<Env>,
+    pub connects: Semaphore,
+    pub interval: Duration,
+    pub duration: Duration,
+    pub users: usize,
+    pub checkout_fraction: f64,
+    pub start_price: i64,
+}
+
+/// One user's task: returns its history.
+pub(super) async fn user(
+    shared: Arc<Shared>,
+    k: usize,
+    role: Role,
+    lots: RoomLots,
+    user: User,
+    signals: mpsc::UnboundedSender<Signal>,
+    mut phase: watch::Receiver<Phase>,
+) -> ClientLog {
+    let permit = shared.connects.acquire().await;
+    let joined = async {
+        let log = ClientLog::new(&user.name, &user.id);
+        let mut conn = shared.env.connect(k + 1, &user.token, log).await?;
+        for id in [&lots.room, &lots.sale, &lots.auction] {
+            conn.know(id);
+        }
+        let join = Op::Join {
+            room: lots.room.clone(),
+        };
+        let reply = conn
+            .request(join, json!({"type": "join", "room": &*lots.room}))
+            .await;
+        joined(&user, &conn, reply)?;
+        Ok::<Conn, RunError>(conn)
+    }
+    .await;
+    drop(permit);
+    let mut conn = match joined {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = signals.send(Signal::Ready(Err(e)));
+            return ClientLog::new(&user.name, &user.id);
+        }
+    };
+    let _ = signals.send(Signal::Ready(Ok(())));
+    let start = conn
+        .pump_while(async {
+            match phase.wait_for(|p| *p != Phase::Connect).await.map(|p| *p) {
+                Ok(Phase::Run(start)) => Some(start),
+                _ => None,
+            }
+        })
+        .await;
+    if let Some(start) = start {
+        let err = act_until(&shared, k, role, &lots, &mut conn, start)
+            .await
+            .err();
+        let _ = signals.send(Signal::Done(err.map(|e| format!("{}: {e}", user.name))));
+    }
+    drop(signals);
+    conn.pump_while(async {
+        let _ = phase.wait_for(|p| *p == Phase::Stop).await;
+    })
+    .await;
+    conn.finish().await
+}
+
+/// Acts once per interval from the user's offset until the deadline.
+async fn act_until(
+    shared: &Shared,
+    k: usize,
+    role: Role,
+    lots: &RoomLots,
+    conn: &mut Conn,
+    start: Instant,
+) -> Result<(), ClientError> {
+    let deadline = start + shared.duration;
+    let offset = shared
+        .interval
+        .mul_f64(k as f64 / shared.users.max(1) as f64);
+    let mut next = start + offset;
+    let mut state = State::default();
+    while next < deadline {
+        conn.pump_while(tokio::time::sleep_until(next)).await;
+        match role {
+            Role::Buyer => buy(shared, lots, conn, &mut state).await?,
+            Role::Bidder => bid(shared, lots, conn, &mut state).await?,
+            Role::Viewer => chat_or_like(k, lots, conn, &mut state).await?,
+        }
+        state.actions += 1;
+        // The next slot; after a slow reply, no burst to catch up.
+        next = (next + shared.interval).max(Instant::now());
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct State {
+    actions: u64,
+    holds: u64,
+    /// Records of this connection already scanned for bids.
+    scanned: usize,
+    high: Option<i64>,
+}
+
+async fn buy(
+    shared: &Shared,
+    lots: &RoomLots,
+    conn: &mut Conn,
+    state: &mut State,
+) -> Result<(), ClientError> {
+    let lot = &lots.sale;
+    let op = Op::Hold {
+        lot: lot.clone(),
+        qty: 1,
+    };
+    let outcome = conn
+        .request(op, json!({"type": "hold", "lot": &**lot, "qty": 1}))
+        .await?;
+    let Outcome::Held { hold, .. } = outcome else {
+        return Ok(());
+    };
+    let n = state.holds as f64;
+    state.holds += 1;
+    let f = shared.checkout_fraction;
+    if ((n + 1.0) * f).floor() > (n * f).floor() {
+        let idem: Arc<str> = format!("lt-{hold}").into();
+        let msg = json!({"type": "checkout", "hold": &*hold, "idem": &*idem});
+        conn.request(Op::Checkout { hold, idem }, msg).await?;
+    } else {
+        let msg = json!({"type": "release", "hold": &*hold});
+        conn.request(Op::Release { hold }, msg).await?;
+    }
+    Ok(())
+}
+
+async fn bid(
+    shared: &Shared,
+    lots: &RoomLots,
+    conn: &mut Conn,
+    state: &mut State,
+) -> Result<(), ClientError> {
+    let lot = &lots.auction;
+    for r in &conn.log.records[state.scanned..] {
+        if let Record::Bid { lot: l, amount, .. } = r
+            && l == lot
+        {
+            state.high = state.high.max(Some(*amount));
+        }
+    }
+    state.scanned = conn.log.records.len();
+    let amount = state.high.map_or(shared.start_price, |h| h + 1);
+    let op = Op::Bid {
+        lot: lot.clone(),
+        amount,
+    };
+    let msg = json!({"type": "bid", "lot": &**lot, "amount": amount});
+    if let Outcome::Bid { amount, .. } = conn.request(op, msg).await? {
+        state.high = state.high.max(Some(amount));
+    }
+    Ok(())
+}
+
+async fn chat_or_like(
+    k: usize,
+    lots: &RoomLots,
+    conn: &mut Conn,
+    state: &mut State,
+) -> Result<(), ClientError> {
+    let room = &*lots.room;
+    let n = state.actions;
+    if n.is_multiple_of(2) {
+        let msg = json!({"type": "chat", "room": room, "text": format!("soak {k} says {n}")});
+        conn.request(Op::Other { kind: "chat" }, msg).await?;
+    } else {
+        let msg = json!({"type": "like", "room": room, "count": 1 + n % 5});
+        conn.request(Op::Other { kind: "like" }, msg).await?;
+    }
+    Ok(())
+}
+
+/// The join went through on a connection the node took as `who` (a bad
+/// token still opens the socket, anonymously, with an `error` first).
+pub(super) fn joined(
+    who: &User,
+    conn: &Conn,
+    reply: Result<Outcome, ClientError>,
+) -> Result<(), RunError> {
+    let refused = |op: &'static str, code: String| RunError::Refused {
+        who: who.name.clone(),
+        op,
+        code,
+    };
+    match reply {
+        Ok(Outcome::Error { code }) => return Err(refused("join", code.to_string())),
+        Ok(_) => {}
+        Err(source) => {
+            return Err(RunError::Client {
+                who: who.name.clone(),
+                source,
+            });
+        }
+    }
+    match conn.log.records.iter().find_map(|r| match r {
+        Record::ServerError { code, .. } => Some(code.to_string()),
+        _ => None,
+    }) {
+        Some(code) => Err(refused("the WebSocket token", code)),
+        None => Ok(()),
+    }
+}
+
+/// The seller sends `op` (`open_lot` or `close_lot`) for each lot in turn;
+/// any refusal stops the run.
+pub(super) async fn each_lot(
+    host: &mut Conn,
+    seller: &User,
+    lots: &[Arc<str>],
+    op: &'static str,
+) -> Result<(), RunError> {
+    for lot in lots {
+        let record = match op {
+            "open_lot" => Op::OpenLot { lot: lot.clone() },
+            _ => Op::CloseLot { lot: lot.clone() },
+        };
+        let reply = host
+            .request(record, json!({"type": op, "lot": &**lot}))
+            .await;
+        match reply {
+            Ok(Outcome::Error { code }) => {
+                return Err(RunError::Refused {
+                    who: seller.name.clone(),
+                    op,
+                    code: code.to_string(),
+                });
+            }
+            Ok(_) => {}
+            Err(source) => {
+                return Err(RunError::Client {
+                    who: seller.name.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
