@@ -252,11 +252,7 @@ pub async fn run(
     ];
     Ok(RunResult {
         scenario: "broadcast",
-        targets: env
-            .targets
-            .iter()
-            .map(|t| t.api.base().to_string())
-            .collect(),
+        targets: env.target_urls(),
         params: serde_json::to_value(&args).unwrap_or(Value::Null),
         figures,
         verdict,

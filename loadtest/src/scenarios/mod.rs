@@ -69,6 +69,14 @@ pub struct Env {
 }
 
 impl Env {
+    /// The targets' base URLs, as a result records them.
+    pub fn target_urls(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .map(|t| t.api.base().to_string())
+            .collect()
+    }
+
     /// Parses the targets and checks each one answers as a liveshop node,
     /// so a wrong URL or a node that is down fails here, in seconds.
     pub async fn new(cli: &Cli, setup_concurrency: usize) -> Result<Env, RunError> {

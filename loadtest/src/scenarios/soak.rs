@@ -324,11 +324,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
     }
     Ok(RunResult {
         scenario: "soak",
-        targets: env
-            .targets
-            .iter()
-            .map(|t| t.api.base().to_string())
-            .collect(),
+        targets: env.target_urls(),
         params: serde_json::to_value(&args).unwrap_or(Value::Null),
         figures,
         verdict,
