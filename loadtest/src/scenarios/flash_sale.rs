@@ -21,7 +21,7 @@ use crate::api::User;
 use crate::check::{self, SaleSpec};
 use crate::cli::FlashSaleArgs;
 use crate::client::Conn;
-use crate::history::{ClientLog, History, Op, Outcome, Record};
+use crate::history::{ClientLog, Op, Outcome, Record};
 use crate::report::{RunResult, cpu_seconds};
 use figures::{figures, read_back, round3};
 
@@ -176,15 +176,7 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         .await?;
 
     let _ = phase_tx.send(Phase::Stop);
-    let mut history = History {
-        clients: vec![host.finish().await],
-    };
-    for h in handles {
-        let log = h
-            .await
-            .map_err(|e| RunError::Internal(format!("a buyer task failed: {e}")))?;
-        history.clients.push(log);
-    }
+    let history = super::gather(host.finish().await, handles, "buyer").await?;
 
     env.timeline
         .replies(&history, &["join", "hold", "checkout"]);

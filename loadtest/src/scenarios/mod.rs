@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::api::{Api, ApiError};
 use crate::cli::{Cli, parse_source_addrs};
 use crate::client::{self, ClientError, Conn};
-use crate::history::{ClientLog, Clock};
+use crate::history::{ClientLog, Clock, History};
 use crate::report::Progress;
 use crate::report::timeline::Timeline;
 
@@ -167,4 +167,23 @@ pub fn run_prefix() -> String {
         n /= 36;
     }
     format!("lt{s}-")
+}
+
+/// The run's history: the host's log first, then each user task's, in
+/// order. A task that panicked is an internal error naming `who`.
+pub async fn gather(
+    host: ClientLog,
+    tasks: Vec<tokio::task::JoinHandle<ClientLog>>,
+    who: &str,
+) -> Result<History, RunError> {
+    let mut history = History {
+        clients: vec![host],
+    };
+    for task in tasks {
+        let log = task
+            .await
+            .map_err(|e| RunError::Internal(format!("a {who} task failed: {e}")))?;
+        history.clients.push(log);
+    }
+    Ok(history)
 }

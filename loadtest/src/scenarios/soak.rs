@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::{Env, RunError, run_prefix};
 use crate::check::bids::{self, AuctionSpec};
 use crate::check::{self, SaleSpec};
-use crate::history::{ClientLog, History, Op};
+use crate::history::{ClientLog, Op};
 use crate::report::{RunResult, cpu_seconds};
 use users::{Phase, Role, RoomLots, Shared, Signal, each_lot, joined};
 
@@ -246,15 +246,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         })
         .await?;
     let _ = phase_tx.send(Phase::Stop);
-    let mut history = History {
-        clients: vec![host.finish().await],
-    };
-    for h in handles {
-        let log = h
-            .await
-            .map_err(|e| RunError::Internal(format!("a user task failed: {e}")))?;
-        history.clients.push(log);
-    }
+    let history = super::gather(host.finish().await, handles, "user").await?;
     closed?;
 
     env.progress.note("reading back and checking");
