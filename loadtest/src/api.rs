@@ -47,8 +47,8 @@ pub enum ApiError {
     Decode { url: String, detail: String },
 }
 
-/// A registered user.
-#[derive(Debug, Clone)]
+/// A registered user (handed to worker processes in their work orders).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub id: String,
     pub name: String,

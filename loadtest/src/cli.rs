@@ -56,6 +56,13 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 1000)]
     pub bucket_ms: u64,
 
+    /// Run the virtual users in N worker processes of this executable (one
+    /// process holds at most its `ulimit -n` sockets); this process does
+    /// the setup, the host's part, the checker and the reports. 1: all in
+    /// this process. For flash-sale, broadcast and chat-storm.
+    #[arg(long, global = true, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+
     #[command(subcommand)]
     pub scenario: Scenario,
 }
@@ -82,6 +89,34 @@ pub enum Scenario {
     /// Renders the HTML report of an existing JSON result (`--out DIR` or
     /// `--report DIR`); runs nothing.
     Report(ReportArgs),
+    /// A worker process of a `--workers` run: reads its work order on
+    /// stdin, answers on stdout (started by the driver, not by hand).
+    #[command(hide = true)]
+    Worker,
+}
+
+/// The most worker processes a run may start.
+pub const MAX_WORKERS: usize = 64;
+
+impl Cli {
+    /// Rejects a `--workers` the scenario cannot use, before any setup.
+    pub fn validate_workers(&self) -> Result<(), String> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(format!("--workers must be 1..={MAX_WORKERS}"));
+        }
+        let name = match &self.scenario {
+            Scenario::Auction(_) => "auction",
+            Scenario::Soak(_) => "soak",
+            _ => return Ok(()),
+        };
+        if self.workers > 1 {
+            return Err(format!(
+                "{name} does not support --workers yet (flash-sale, broadcast and chat-storm \
+                 do): run it with --workers 1"
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -269,5 +304,39 @@ mod tests {
         };
         assert_eq!((args.buyers, args.stock), (300, 1000));
         assert!(args.validate().is_ok());
+        assert_eq!(cli.workers, 1);
+    }
+
+    #[test]
+    fn workers_are_checked_against_the_scenario() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("liveshop-loadtest").chain(args.iter().copied()))
+                .unwrap()
+        };
+        assert!(
+            parse(&["--workers", "2", "broadcast"])
+                .validate_workers()
+                .is_ok()
+        );
+        assert!(
+            parse(&["flash-sale", "--workers", "3"])
+                .validate_workers()
+                .is_ok()
+        );
+        let err = parse(&["--workers", "2", "auction"])
+            .validate_workers()
+            .unwrap_err();
+        assert!(err.contains("auction does not support --workers"), "{err}");
+        assert!(
+            parse(&["--workers", "1", "soak"])
+                .validate_workers()
+                .is_ok()
+        );
+        assert!(
+            parse(&["--workers", "0", "broadcast"])
+                .validate_workers()
+                .is_err()
+        );
+        assert!(matches!(parse(&["worker"]).scenario, Scenario::Worker));
     }
 }

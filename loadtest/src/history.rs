@@ -1,39 +1,90 @@
 //! What a run saw, compactly: per virtual user, every request sent, every
 //! reply, every room event (as its `seq` and a digest of its body) and the
-//! notices the checker needs. All times come from one monotonic clock of
-//! the harness, so records of different clients can be ordered against each
-//! other (never against the node's wall clock).
+//! notices the checker needs. All times come from one monotonic clock that
+//! every process of a run shares (the driver and its `--workers`), so
+//! records of different clients can be ordered against each other (never
+//! against the node's wall clock).
 //!
 //! Ids are `Arc<str>` so a hold or lot id named by many records is stored
-//! once per client that interned it, not once per record.
+//! once per client that interned it, not once per record. Logs cross from
+//! a worker to the driver serialised ([`ClientLog::intern`] shares the ids
+//! again on arrival).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Microseconds since the harness's clock started.
+use serde::{Deserialize, Serialize};
+
+mod intern;
+
+pub use intern::Interner;
+
+/// Microseconds since the run's clock started.
 pub type Micros = u64;
 
-/// The harness's one monotonic clock. Copies share the origin.
+/// The run's one monotonic clock. Copies share the origin; so do the
+/// clocks of worker processes made with [`Clock::joined`].
+///
+/// Why this shape: an `Instant` (CLOCK_MONOTONIC on Linux) cannot be handed
+/// to another process, and reading CLOCK_MONOTONIC directly would need libc,
+/// which this crate does not link. So the driver notes the system (UNIX)
+/// time of its origin, and a worker places its own `Instant` origin at that
+/// moment once, when it starts; from then on every reading, in every
+/// process, is monotonic. The cost is the skew between two reads of the
+/// system clock (microseconds), plus any step of the system clock between
+/// the driver's start and a worker's (seconds apart; NTP slews, which moves
+/// both clocks alike, rather than steps). Delivery latency across processes
+/// (a worker's receipt minus the driver's send) rests on this.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     origin: Instant,
+    /// The system time at `origin`, ns since the UNIX epoch.
+    base_unix_ns: u64,
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl Clock {
     pub fn start() -> Clock {
         Clock {
             origin: Instant::now(),
+            base_unix_ns: unix_ns(),
         }
+    }
+
+    /// The clock of another process of this run, whose origin was at
+    /// `base_unix_ns` ([`Clock::base_unix_ns`] there).
+    pub fn joined(base_unix_ns: u64) -> Clock {
+        let (now, wall) = (Instant::now(), unix_ns());
+        let since = Duration::from_nanos(wall.saturating_sub(base_unix_ns));
+        Clock {
+            origin: now.checked_sub(since).unwrap_or(now),
+            base_unix_ns,
+        }
+    }
+
+    /// What another process needs to join this clock.
+    pub fn base_unix_ns(&self) -> u64 {
+        self.base_unix_ns
     }
 
     pub fn now(&self) -> Micros {
         u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
+
+    /// The local `Instant` of time `at` of this clock.
+    pub fn instant(&self, at: Micros) -> Instant {
+        self.origin + Duration::from_micros(at)
+    }
 }
 
 /// A request as the checker needs it (only the operations a scenario uses
 /// that carry an invariant; anything else is `Other`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Join {
         room: Arc<str>,
@@ -61,9 +112,15 @@ pub enum Op {
         amount: i64,
     },
     Other {
-        kind: &'static str,
+        #[serde(deserialize_with = "intern::static_name")]
+        kind: StaticName,
     },
 }
+
+/// An op name. (Spelt through an alias because serde would otherwise take
+/// a `&str` field as borrowed from the input, and a worker's lines are not
+/// `'static`; `static_name` reads it instead.)
+pub type StaticName = &'static str;
 
 impl Op {
     /// The name used in reports (`hold`, `checkout`, ...).
@@ -82,7 +139,7 @@ impl Op {
 }
 
 /// What a reply said, reduced to what the checker and the figures use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// `ok` to `join` with a snapshot at `seq`.
     Snapshot {
@@ -115,7 +172,7 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
     Sent {
         at: Micros,
@@ -194,7 +251,7 @@ pub enum Record {
 }
 
 /// Everything one virtual user (one connection) saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientLog {
     /// The user's name, for messages.
     pub name: String,
@@ -294,6 +351,20 @@ mod tests {
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].reply.map(|r| r.0), Some(5));
         assert!(ex[1].reply.is_none());
+    }
+
+    #[test]
+    fn a_joined_clock_reads_the_same_time() {
+        let clock = Clock::start();
+        std::thread::sleep(Duration::from_millis(20));
+        let joined = Clock::joined(clock.base_unix_ns());
+        let (a, b) = (clock.now(), joined.now());
+        // Two reads of the system clock apart: well under a millisecond,
+        // unless the system clock stepped in between.
+        assert!(a.abs_diff(b) < 5_000, "{a} vs {b}");
+        assert!(b >= 20_000, "{b}");
+        let at = clock.instant(a + 1_000);
+        assert!(at > Instant::now() - Duration::from_secs(1));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! source addresses), the compact history, the checker and the reports. It
 //! does not own or link any node code: it never reads a node's store or
 //! internals, so it works the same against one node or a cluster, and what
-//! it proves is what a real client could observe.
+//! it proves is what a real client could observe. One process can hold
+//! only so many sockets, so the virtual users may run in worker processes
+//! coordinated by one driver (`--workers`, [`workers`]).
 
 pub mod api;
 pub mod check;
@@ -15,3 +17,4 @@ pub mod client;
 pub mod history;
 pub mod report;
 pub mod scenarios;
+pub mod workers;

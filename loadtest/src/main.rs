@@ -19,8 +19,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    if let Scenario::Report(args) = &cli.scenario {
-        return report_only(&cli, args);
+    match &cli.scenario {
+        Scenario::Report(args) => return report_only(&cli, args),
+        Scenario::Worker => return liveshop_loadtest::workers::worker_main(),
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,8 +60,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<RunResult, RunError> {
+    cli.validate_workers().map_err(RunError::Usage)?;
     // Each arm keeps a handle on its Env for the timeline (throughput and
-    // RSS over time) that goes into the result.
+    // RSS over time) and the workers' figures that go into the result.
     let (env, mut result) = match &cli.scenario {
         Scenario::FlashSale(args) => {
             args.validate().map_err(RunError::Usage)?;
@@ -93,11 +96,30 @@ async fn run(cli: &Cli) -> Result<RunResult, RunError> {
             let result = scenarios::chat_storm::run(env.clone(), args.clone(), pid).await?;
             (env, result)
         }
-        Scenario::Report(_) => return Err(RunError::Usage("`report` runs no scenario".into())),
+        Scenario::Report(_) | Scenario::Worker => {
+            return Err(RunError::Usage("`report` runs no scenario".into()));
+        }
     };
     let timeline = env.timeline.finish().await;
     result.summary.extend(timeline.rss_summary());
-    let json = result.to_json(&timeline);
+    let mut json = result.to_json(&timeline);
+    json["workers"] = serde_json::json!(env.workers);
+    let workers = env.worker_reports();
+    if !workers.is_empty() {
+        let or_na = |x: Option<String>| x.unwrap_or_else(|| "n/a".into());
+        result.summary.extend(workers.iter().map(|w| {
+            let f = &w.figures;
+            format!(
+                "worker {} (pid {}): {} virtual users, CPU {} s, peak RSS {} MiB",
+                w.worker,
+                w.pid,
+                w.members,
+                or_na(f.cpu_s.map(|s| format!("{s:.2}"))),
+                or_na(f.rss_peak_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)))
+            )
+        }));
+        json["figures"]["harness_workers"] = serde_json::json!(workers);
+    }
     if let Some(path) = &cli.out {
         write_json(path, &json).map_err(|source| RunError::Output {
             path: path.display().to_string(),

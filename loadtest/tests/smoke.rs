@@ -153,29 +153,26 @@ fn harness(args: &[&str], limit: Duration) -> Outcome {
     outcome
 }
 
-#[test]
-fn flash_sale_smoke_run_passes_the_checker() {
+/// Runs `flash-sale --buyers 300 --stock 50` (after `global` options)
+/// against a fresh node and checks it passed; its JSON result.
+fn flash_sale_run(global: &[&str]) -> Value {
     let node = Node::for_load();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("result.json");
-    let run = harness(
-        &[
-            "--target",
-            &node.url,
-            "--out",
-            out.to_str().unwrap(),
-            "flash-sale",
-            "--buyers",
-            "300",
-            "--stock",
-            "50",
-            // Long enough that a loaded CI machine still checks out in time,
-            // short enough that the run's wait for expiry stays brief.
-            "--hold-ttl-ms",
-            "3000",
-        ],
-        RUN_LIMIT,
-    );
+    let mut args = vec!["--target", &node.url, "--out", out.to_str().unwrap()];
+    args.extend(global);
+    args.extend([
+        "flash-sale",
+        "--buyers",
+        "300",
+        "--stock",
+        "50",
+        // Long enough that a loaded CI machine still checks out in time,
+        // short enough that the run's wait for expiry stays brief.
+        "--hold-ttl-ms",
+        "3000",
+    ]);
+    let run = harness(&args, RUN_LIMIT);
     assert_eq!(run.code, 0, "the checker should pass");
     let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let figures = &result["figures"];
@@ -196,6 +193,44 @@ fn flash_sale_smoke_run_passes_the_checker() {
     assert!(figures["hold_ack"]["p99_us"].as_u64().unwrap() > 0);
     assert!(figures["sell_out_ms"].is_number(), "{figures}");
     assert!(run.stdout.contains("verdict: PASS"), "{}", run.stdout);
+    result
+}
+
+#[test]
+fn flash_sale_smoke_run_passes_the_checker() {
+    let result = flash_sale_run(&[]);
+    assert_eq!(result["workers"], 1);
+    assert!(result["figures"].get("harness_workers").is_none());
+}
+
+/// The JSON result's workers: two, their virtual users adding up to
+/// `users`, each measured and its RSS sampled over the run.
+fn assert_two_workers(result: &Value, users: u64) {
+    assert_eq!(result["workers"], 2, "{result}");
+    let workers = result["figures"]["harness_workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    let members: u64 = workers.iter().map(|w| w["members"].as_u64().unwrap()).sum();
+    assert_eq!(members, users, "{workers:?}");
+    for w in workers {
+        assert!(w["cpu_s"].as_f64().unwrap() > 0.0, "{w}");
+        assert!(w["rss_peak_kib"].as_u64().unwrap() > 0, "{w}");
+        let pid = w["pid"].as_u64().unwrap();
+        let series = result["timeline"]["rss"].as_array().unwrap();
+        let sampled = series.iter().find(|s| s["pid"].as_u64() == Some(pid));
+        let sampled = sampled.unwrap_or_else(|| panic!("worker {pid} not sampled"));
+        assert!(
+            !sampled["samples"].as_array().unwrap().is_empty(),
+            "{sampled}"
+        );
+    }
+}
+
+#[test]
+fn flash_sale_with_two_workers_passes_the_checker() {
+    // The buyers run in two worker processes; exactly half the holders
+    // still check out (the driver keeps the one count).
+    let result = flash_sale_run(&["--workers", "2"]);
+    assert_two_workers(&result, 300);
 }
 
 #[test]
@@ -498,6 +533,81 @@ fn broadcast_smoke_run_delivers_every_event_to_every_viewer() {
     assert_eq!(f["last_viewer_latency"]["count"], 12, "{f}");
     assert!(f["node_rss_per_idle_connection_bytes"].is_u64(), "{f}");
     assert!(f["goals"]["delivery_p99_le_50ms"].is_boolean(), "{f}");
+}
+
+#[test]
+fn broadcast_with_two_workers_delivers_every_event_to_every_viewer() {
+    // The viewers run in two worker processes, the host in the driver:
+    // delivery latency is a worker's receipt minus the driver's send.
+    let result = fan_out_run(&[
+        "--workers",
+        "2",
+        "broadcast",
+        "--viewers",
+        "300",
+        "--rate",
+        "6",
+        "--events",
+        "12",
+        "--settle-ms",
+        "500",
+    ]);
+    assert_eq!(result["scenario"], "broadcast");
+    let f = &result["figures"];
+    assert_eq!(f["emitted_ok"], 12, "{f}");
+    assert_eq!(f["deliveries"], 12 * 300, "{f}");
+    assert_eq!(f["last_viewer_latency"]["count"], 12, "{f}");
+    // One clock across processes: no delivery before its send, and none
+    // absurdly late on an idle node.
+    let max = f["delivery_latency"]["max_us"].as_u64().unwrap();
+    assert!(max < 30_000_000, "{f}");
+    assert_two_workers(&result, 300);
+}
+
+#[test]
+fn a_failing_worker_is_a_clear_error_not_a_hang() {
+    // Every other virtual user's source address is not this machine's, so
+    // the worker running them cannot connect them.
+    let node = Node::for_load();
+    let run = harness(
+        &[
+            "--target",
+            &node.url,
+            "--timeout-secs",
+            "5",
+            "--workers",
+            "2",
+            "--source-addrs",
+            "127.0.0.2,192.0.2.1",
+            "broadcast",
+            "--viewers",
+            "40",
+            "--events",
+            "2",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one line: {}", run.stderr);
+    assert!(
+        errors[0].contains("error: worker 1: viewer-"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("192.0.2.1"), "{}", errors[0]);
+}
+
+#[test]
+fn workers_for_a_scenario_without_them_is_a_usage_error() {
+    let run = harness(&["--workers", "2", "auction"], Duration::from_secs(10));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("auction does not support --workers"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

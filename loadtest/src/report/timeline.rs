@@ -14,7 +14,8 @@
 //!   what the history does not show.
 //!
 //! The RSS sampler is started by `Env::new` (the harness itself always, and
-//! each `--node-pid`); `main` calls [`Timeline::finish`] after the run and
+//! each `--node-pid`; each `--workers` process as it starts, through
+//! [`Timeline::track`]); `main` calls [`Timeline::finish`] after the run and
 //! writes the data into the JSON result as `timeline`.
 
 use std::collections::BTreeMap;
@@ -216,6 +217,16 @@ impl Timeline {
             sample_all(&data, clock);
         });
         *sampler = Some((stop_tx, task));
+    }
+
+    /// Samples `pid` too from now on (a worker process the run started);
+    /// its series ends with a note when the process does.
+    pub fn track(&self, pid: u32, name: &str) {
+        self.data().rss.push(RssSeries {
+            pid,
+            name: name.to_owned(),
+            ..RssSeries::default()
+        });
     }
 
     /// Stops the sampler (after a last sample) and returns the data.

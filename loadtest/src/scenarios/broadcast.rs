@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::{Env, RunError, run_prefix};
 use crate::check::{self, Readback};
 use crate::history::{History, Record};
-use crate::report::{RunResult, cpu_seconds};
+use crate::report::RunResult;
 use crowd::{Member, Schedule};
 use deliveries::{Receiver, Sender};
 
@@ -29,7 +29,9 @@ pub(super) mod drive;
 pub(super) mod watcher;
 
 /// What the host emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EmitKind {
     /// `chat` messages, each with a unique text.
@@ -122,9 +124,9 @@ pub async fn run(
     node_pid: Option<u32>,
 ) -> Result<RunResult, RunError> {
     args.validate().map_err(RunError::Usage)?;
-    // The viewers, the host and the watcher, in this one process.
+    // The viewers (here or in the workers), the host and the watcher.
     let what = format!("broadcast --viewers {}", args.viewers);
-    drive::check_fd_budget(args.viewers, 2 + args.setup_concurrency, &what, "--viewers")?;
+    env.check_fd_budget(args.viewers, 2 + args.setup_concurrency, &what, "--viewers")?;
     let api = env.api().clone();
     let prefix = run_prefix();
     let started = Instant::now();
@@ -153,6 +155,7 @@ pub async fn run(
         token: Some(host.token.clone()),
         room: room.clone(),
         joins: false,
+        host: true,
         schedule: Some(Schedule {
             kind: args.kind,
             offset: Duration::ZERO,
@@ -171,6 +174,7 @@ pub async fn run(
         room: room.clone(),
         joins: true,
         schedule: None,
+        host: false,
     }));
     let marker = prefix.clone();
     let opts = drive::Opts {
@@ -228,7 +232,7 @@ pub async fn run(
         "last_viewer_p99_le_50ms": p99_ok(&d.all_received),
         "idle_rss_per_connection_le_16kib": per_conn.map(|b| b <= 16 * 1024),
     });
-    common_figures(&mut figures, history, &driven, setup_s, started);
+    common_figures(&env, &mut figures, history, &driven, setup_s, started);
     let summary = vec![
         format!(
             "emitted {} ({} ok, refused {:?}, unanswered {}) to {} viewers; deliveries {}/{} (missing {}, skipped by resync {}, on closed connections {})",
@@ -261,8 +265,10 @@ pub async fn run(
 }
 
 /// Figures both fan-out scenarios report: lags, resyncs, connections the
-/// node ended, the harness's own costs, phase times.
+/// node ended, the harness's own costs (CPU: this process and its workers;
+/// RSS: this process, the workers' are in `harness_workers`), phase times.
 pub(super) fn common_figures(
+    env: &Env,
     figures: &mut Value,
     history: &History,
     driven: &drive::Driven,
@@ -295,7 +301,7 @@ pub(super) fn common_figures(
     figures["send_s"] = json!(round3(driven.send_s));
     figures["drain_s"] = json!(round3(driven.drain_s));
     figures["total_s"] = json!(round3(started.elapsed().as_secs_f64()));
-    figures["harness_cpu_s"] = json!(cpu_seconds());
+    figures["harness_cpu_s"] = json!(env.harness_cpu_s());
     figures["node_cpu_send_s"] = json!(driven.node_cpu_send_s);
     figures["harness_cpu_send_s"] = json!(driven.harness_cpu_send_s);
     figures["harness_rss_kib"] = json!(drive::rss_kib(std::process::id()));

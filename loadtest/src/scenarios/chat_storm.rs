@@ -101,7 +101,7 @@ pub async fn run(
     let n_viewers = args.rooms * args.viewers_per_room;
     let what = format!("chat-storm with {n_chatters} chatters and {n_viewers} viewers");
     let flag = "--viewers-per-room or --chatters-per-room";
-    drive::check_fd_budget(
+    env.check_fd_budget(
         n_chatters + n_viewers,
         1 + args.setup_concurrency,
         &what,
@@ -150,6 +150,7 @@ pub async fn run(
             token: Some(user.token),
             room: rooms[k / args.chatters_per_room].clone(),
             joins: true,
+            host: false,
             schedule: Some(Schedule {
                 kind: EmitKind::Chat,
                 offset: interval.mul_f64(k as f64 / n_chatters as f64),
@@ -170,6 +171,7 @@ pub async fn run(
                 room: room.clone(),
                 joins: true,
                 schedule: None,
+                host: false,
             });
         }
     }
@@ -230,7 +232,7 @@ pub async fn run(
     figures["messages_sent_per_s"] = json!(per_s(d.emitted, schedule_s));
     figures["messages_ok_per_s"] = json!(per_s(d.ok, schedule_s));
     figures["node_rss_kib"] = json!(driven.rss);
-    common_figures(&mut figures, history, &driven, setup_s, started);
+    common_figures(&env, &mut figures, history, &driven, setup_s, started);
     let summary = vec![
         format!(
             "{} rooms x ({} chatters + {} viewers): messages sent {} ({}/s), ok {}, refused {:?}, unanswered {}",

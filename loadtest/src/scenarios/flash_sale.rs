@@ -10,44 +10,28 @@
 //! time to sell out (open sent to the seller seeing `available` 0).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::{Env, RunError, run_prefix};
-use crate::api::User;
+use super::{Env, RunError, expect_ok, join_room, run_prefix};
 use crate::check::{self, SaleSpec};
 use crate::cli::FlashSaleArgs;
-use crate::client::Conn;
-use crate::history::{ClientLog, Op, Outcome, Record};
-use crate::report::{RunResult, cpu_seconds};
+use crate::history::{ClientLog, History, Op};
+use crate::report::RunResult;
+use crate::workers::Crowd;
+use buyers::{Buyer, BuyerPart, Config, Phase, Signal};
 use figures::{figures, read_back, round3};
 
+pub(super) mod buyers;
 mod figures;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Connect,
-    Race,
-    Stop,
-}
-
-/// What every buyer task shares.
-struct Race {
-    env: Arc<Env>,
-    room: Arc<str>,
-    lot: Arc<str>,
-    connects: Semaphore,
-    checkout_fraction: f64,
-    /// Buyers given a hold so far: decides who checks out, so that exactly
-    /// the fraction asked for (rounded down) does.
-    holders: AtomicU64,
-}
 
 pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunError> {
     args.validate().map_err(RunError::Usage)?;
+    // Before the sign-ups, which take long: the buyers' sockets must fit.
+    let what = format!("flash-sale --buyers {}", args.buyers);
+    env.check_fd_budget(args.buyers, 1 + args.setup_concurrency, &what, "--buyers")?;
     let api = env.api().clone();
     let prefix = run_prefix();
     let started = Instant::now();
@@ -74,47 +58,36 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         .await?;
     host.know(&room);
     host.know(&lot);
-    let reply = host.request(join(&room), join_msg(&room)).await;
-    joined(&seller, &host, reply)?;
+    join_room(&seller.name, &mut host, &room).await?;
 
-    // Every buyer connects and joins, at most `connect_concurrency` at once.
+    // Every buyer connects and joins, at most `connect_concurrency` at once
+    // (in each process, with --workers).
     env.progress
         .note(&format!("connecting {} buyers", args.buyers));
     let connecting = Instant::now();
-    let race = Arc::new(Race {
-        env: env.clone(),
+    let config = Config {
         room: room.clone(),
         lot: lot.clone(),
-        connects: Semaphore::new(args.connect_concurrency),
         checkout_fraction: args.checkout_fraction,
-        holders: AtomicU64::new(0),
-    });
+        connect_concurrency: args.connect_concurrency,
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let handles: Vec<_> = buyers
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let members = buyers
         .into_iter()
         .enumerate()
-        .map(|(i, user)| {
-            let (ready, done) = (ready_tx.clone(), done_tx.clone());
-            tokio::spawn(buyer(
-                race.clone(),
-                i + 1,
-                user,
-                ready,
-                done,
-                phase_rx.clone(),
-            ))
-        })
+        .map(|(i, user)| (Buyer { i: i + 1, user }, false))
         .collect();
-    drop((ready_tx, done_tx));
+    let crowd = Crowd::<BuyerPart>::start(&env, config, members, &tx, &phase_rx)?;
+    drop(tx);
     let bar = env.progress.phase("connect", args.buyers as u64);
     let connected = host
         .pump_while(async {
             for _ in 0..args.buyers {
-                match ready_rx.recv().await {
-                    Some(Ok(())) => bar.inc(1),
-                    Some(Err(e)) => return Err(e),
+                match rx.recv().await {
+                    Some(Signal::Ready(Ok(()))) => bar.inc(1),
+                    Some(Signal::Ready(Err(e)) | Signal::Failed(e)) => return Err(e),
+                    Some(Signal::Done(_)) => {}
                     None => return Err(RunError::Internal("a buyer task ended early".into())),
                 }
             }
@@ -123,11 +96,7 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         .await;
     bar.finish_and_clear();
     if let Err(e) = connected {
-        let _ = phase_tx.send(Phase::Stop);
-        for h in handles {
-            let _ = h.await;
-        }
-        return Err(e);
+        return stop(&phase_tx, crowd, e).await;
     }
     let connect_s = connecting.elapsed().as_secs_f64();
 
@@ -138,27 +107,40 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         Op::OpenLot { lot: lot.clone() },
         json!({"type": "open_lot", "lot": &*lot}),
     );
-    expect_ok(&seller, "open_lot", open.await)?;
+    if let Err(e) = expect_ok(&seller.name, "open_lot", open.await) {
+        return stop(&phase_tx, crowd, e).await;
+    }
     let _ = phase_tx.send(Phase::Race);
     let bar = env.progress.phase("race", args.buyers as u64);
-    let race_errors: Vec<String> = host
+    let raced = host
         .pump_while(async {
             let mut errors = Vec::new();
-            while let Some(err) = done_rx.recv().await {
-                bar.inc(1);
-                errors.extend(err);
+            for _ in 0..args.buyers {
+                match rx.recv().await {
+                    Some(Signal::Done(err)) => {
+                        bar.inc(1);
+                        errors.extend(err);
+                    }
+                    Some(Signal::Failed(e)) => return Err(e),
+                    Some(Signal::Ready(_)) => {}
+                    None => break,
+                }
             }
-            errors
+            Ok(errors)
         })
         .await;
     bar.finish_and_clear();
+    let race_errors = match raced {
+        Ok(errors) => errors,
+        Err(e) => return stop(&phase_tx, crowd, e).await,
+    };
 
     // Close (ends the queue) and wait until the unbought holds expired.
     let close = host.request(
         Op::CloseLot { lot: lot.clone() },
         json!({"type": "close_lot", "lot": &*lot}),
     );
-    expect_ok(&seller, "close_lot", close.await)?;
+    expect_ok(&seller.name, "close_lot", close.await)?;
     env.progress.note("waiting for unbought holds to expire");
     let deadline = Instant::now() + Duration::from_millis(args.hold_ttl_ms) + env.timeout;
     let settled = host
@@ -176,7 +158,10 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
         .await?;
 
     let _ = phase_tx.send(Phase::Stop);
-    let history = super::gather(host.finish().await, handles, "buyer").await?;
+    let mut history = History {
+        clients: vec![host.finish().await],
+    };
+    history.clients.extend(crowd.join("buyer").await?);
 
     env.timeline
         .replies(&history, &["join", "hold", "checkout"]);
@@ -193,7 +178,7 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
     figures["setup_s"] = json!(round3(setup_s));
     figures["connect_s"] = json!(round3(connect_s));
     figures["total_s"] = json!(round3(started.elapsed().as_secs_f64()));
-    figures["harness_cpu_s"] = json!(cpu_seconds());
+    figures["harness_cpu_s"] = json!(env.harness_cpu_s());
     figures["race_errors"] = json!(race_errors.len());
     figures["race_error_examples"] = json!(race_errors.iter().take(5).collect::<Vec<_>>());
     figures["read_back"] = json!({"sold": readback.lots.get(&*lot).map(|l| l.sold),
@@ -223,122 +208,14 @@ pub async fn run(env: Arc<Env>, args: FlashSaleArgs) -> Result<RunResult, RunErr
     })
 }
 
-fn join(room: &Arc<str>) -> Op {
-    Op::Join { room: room.clone() }
-}
-
-fn join_msg(room: &str) -> Value {
-    json!({"type": "join", "room": room})
-}
-
-/// An `ok` reply, or the run's error naming who was refused what.
-fn expect_ok(
-    who: &User,
-    op: &'static str,
-    reply: Result<Outcome, crate::client::ClientError>,
-) -> Result<Outcome, RunError> {
-    match reply {
-        Ok(Outcome::Error { code }) => Err(RunError::Refused {
-            who: who.name.clone(),
-            op,
-            code: code.to_string(),
-        }),
-        Ok(outcome) => Ok(outcome),
-        Err(source) => Err(RunError::Client {
-            who: who.name.clone(),
-            source,
-        }),
-    }
-}
-
-/// The join went through, on a connection the node took as `who`: a bad
-/// token still opens the socket, as an anonymous one, with an `error`
-/// without `rid` first (docs/protocol.md), which would only show later as
-/// refused holds.
-fn joined(
-    who: &User,
-    conn: &Conn,
-    reply: Result<Outcome, crate::client::ClientError>,
-) -> Result<(), RunError> {
-    expect_ok(who, "join", reply)?;
-    let refused = conn.log.records.iter().find_map(|r| match r {
-        Record::ServerError { code, .. } => Some(code.to_string()),
-        _ => None,
-    });
-    match refused {
-        Some(code) => Err(RunError::Refused {
-            who: who.name.clone(),
-            op: "the WebSocket token",
-            code,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// One buyer: connect and join (reporting on `ready`), wait for the race,
-/// hold once, maybe check out (reporting on `done`), then keep reading
-/// until the run stops. Returns its history.
-async fn buyer(
-    race: Arc<Race>,
-    i: usize,
-    user: User,
-    ready: mpsc::UnboundedSender<Result<(), RunError>>,
-    done: mpsc::UnboundedSender<Option<String>>,
-    mut phase: watch::Receiver<Phase>,
-) -> ClientLog {
-    let log = ClientLog::new(&user.name, &user.id);
-    let permit = race.connects.acquire().await;
-    let joined = async {
-        let mut conn = race.env.connect(i, &user.token, log).await?;
-        conn.know(&race.room);
-        conn.know(&race.lot);
-        let reply = conn.request(join(&race.room), join_msg(&race.room)).await;
-        joined(&user, &conn, reply)?;
-        Ok::<Conn, RunError>(conn)
-    }
-    .await;
-    drop(permit);
-    let mut conn = match joined {
-        Ok(conn) => conn,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return ClientLog::new(&user.name, &user.id);
-        }
-    };
-    let _ = ready.send(Ok(()));
-    conn.pump_while(async {
-        let _ = phase.wait_for(|p| *p >= Phase::Race).await;
-    })
-    .await;
-    if *phase.borrow() == Phase::Race {
-        let err = hold_and_buy(&race, &mut conn).await.err();
-        let _ = done.send(err.map(|e| format!("{}: {e}", user.name)));
-    }
-    drop(done);
-    conn.pump_while(async {
-        let _ = phase.wait_for(|p| *p == Phase::Stop).await;
-    })
-    .await;
-    conn.finish().await
-}
-
-async fn hold_and_buy(race: &Race, conn: &mut Conn) -> Result<(), crate::client::ClientError> {
-    let lot = &race.lot;
-    let op = Op::Hold {
-        lot: lot.clone(),
-        qty: 1,
-    };
-    let outcome = conn
-        .request(op, json!({"type": "hold", "lot": &**lot, "qty": 1}))
-        .await?;
-    if let Outcome::Held { hold, .. } = outcome {
-        let n = race.holders.fetch_add(1, Ordering::Relaxed) as f64;
-        let f = race.checkout_fraction;
-        if ((n + 1.0) * f).floor() > (n * f).floor() {
-            let idem: Arc<str> = format!("lt-{hold}").into();
-            let msg = json!({"type": "checkout", "hold": &*hold, "idem": &*idem});
-            conn.request(Op::Checkout { hold, idem }, msg).await?;
-        }
-    }
-    Ok(())
+/// Ends a run that cannot go on: every buyer stops (a worker that failed
+/// is gone already), then `e` is the run's error.
+async fn stop<T>(
+    phase_tx: &watch::Sender<Phase>,
+    crowd: Crowd<BuyerPart>,
+    e: RunError,
+) -> Result<T, RunError> {
+    let _ = phase_tx.send(Phase::Stop);
+    let _ = crowd.join("buyer").await;
+    Err(e)
 }

@@ -20,12 +20,12 @@ use clap::Args;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{Env, RunError, run_prefix};
+use super::{Env, RunError, join_room, run_prefix};
 use crate::check::bids::{self, AuctionSpec};
 use crate::check::{self, SaleSpec};
-use crate::history::{ClientLog, Op};
+use crate::history::ClientLog;
 use crate::report::{RunResult, cpu_seconds};
-use users::{Phase, Role, RoomLots, Shared, Signal, each_lot, joined};
+use users::{Phase, Role, RoomLots, Shared, Signal, each_lot};
 
 mod figures;
 mod users;
@@ -136,13 +136,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         for id in [&r.room, &r.sale, &r.auction] {
             host.know(id);
         }
-        let join = Op::Join {
-            room: r.room.clone(),
-        };
-        let reply = host
-            .request(join, json!({"type": "join", "room": &*r.room}))
-            .await;
-        joined(&seller, &host, reply)?;
+        join_room(&seller.name, &mut host, &r.room).await?;
     }
     let lots: Vec<Arc<str>> = rooms
         .iter()

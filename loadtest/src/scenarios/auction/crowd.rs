@@ -11,9 +11,9 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-use super::super::{Env, RunError};
-use crate::client::{self, Conn};
-use crate::history::{ClientLog, Op, Outcome, Record};
+use super::super::{Env, RunError, join_room};
+use crate::client::Conn;
+use crate::history::{ClientLog, Op, Record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Phase {
@@ -71,68 +71,17 @@ pub(super) struct Out {
     pub send_lag_us: Vec<u64>,
 }
 
-/// Connects `i` with `token`, or anonymously (a watcher) without one.
-async fn connect(
-    env: &Env,
-    i: usize,
-    token: Option<&str>,
-    log: ClientLog,
-) -> Result<Conn, RunError> {
-    if let Some(token) = token {
-        return env.connect(i, token, log).await;
-    }
-    let target = &env.targets[i % env.targets.len()];
-    let source = (target.addr.ip().is_loopback() && !env.sources.is_empty())
-        .then(|| env.sources[i % env.sources.len()])
-        .filter(|ip| ip.is_ipv4() == target.addr.is_ipv4());
-    let url = target.api.ws_url("");
-    let url = url.strip_suffix("?token=").unwrap_or(&url);
-    let who = log.name.clone();
-    client::connect(target.addr, source, url, log, env.clock, env.timeout)
-        .await
-        .map_err(|source| RunError::Client { who, source })
-}
-
 /// Connects and joins every room, checking the node took the token.
 async fn join(shared: &Shared, m: &Member) -> Result<Conn, RunError> {
     let log = ClientLog::new(&m.name, &m.user_id);
-    let mut conn = connect(&shared.env, m.i, m.token.as_deref(), log).await?;
+    let mut conn = shared.env.connect_as(m.i, m.token.as_deref(), log).await?;
     for id in m.rooms.iter().chain(&m.bids_on) {
         conn.know(id);
     }
     for room in &m.rooms {
-        let op = Op::Join { room: room.clone() };
-        let refused = |code: String| RunError::Refused {
-            who: m.name.clone(),
-            op: "join",
-            code,
-        };
-        match conn
-            .request(op, json!({"type": "join", "room": &**room}))
-            .await
-        {
-            Ok(Outcome::Error { code }) => return Err(refused(code.to_string())),
-            Ok(_) => {}
-            Err(source) => {
-                let who = m.name.clone();
-                return Err(RunError::Client { who, source });
-            }
-        }
+        join_room(&m.name, &mut conn, room).await?;
     }
-    // A bad token still opens the socket, as an anonymous one, with an
-    // `error` without `rid` first (docs/protocol.md).
-    let bad_token = conn.log.records.iter().find_map(|r| match r {
-        Record::ServerError { code, .. } => Some(code.to_string()),
-        _ => None,
-    });
-    match bad_token {
-        Some(code) => Err(RunError::Refused {
-            who: m.name.clone(),
-            op: "the WebSocket token",
-            code,
-        }),
-        None => Ok(conn),
-    }
+    Ok(conn)
 }
 
 /// One virtual user's whole run.

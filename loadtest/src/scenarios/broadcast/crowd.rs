@@ -2,34 +2,39 @@
 //! one task each: anonymous viewers that join one room and read, and
 //! senders (the broadcast host, the storm's chatters) that send `chat` or
 //! `pin` requests on an open-loop schedule. Every task reports to the
-//! driver on one channel and follows the driver's phases.
+//! driver on one channel and follows the driver's phases, in the driver's
+//! process or in a worker's ([`CrowdPart`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::super::{Env, RunError};
+use super::super::{Env, RunError, expect_ok, join_room, token_taken};
 use super::EmitKind;
 use crate::client::Conn;
-use crate::history::{ClientLog, Op, Outcome, Record};
+use crate::history::{ClientLog, Interner, Micros, Op, Outcome, Record};
+use crate::workers::{Asker, Part};
 
 /// The driver's phases, in order.
-#[derive(Debug, Clone)]
-pub(in crate::scenarios) enum Phase {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Phase {
     Connect,
-    /// Senders send (from `Shared::start`).
-    Send,
+    /// Senders send, their schedules starting at this time of the run's
+    /// clock (one clock in every process).
+    Send(Micros),
     /// Every member reads on until its room reached this `seq`.
     Drain(Arc<HashMap<Arc<str>, u64>>),
     Stop,
 }
 
 /// What a task tells the driver.
-pub(in crate::scenarios) enum Signal {
+pub(crate) enum Signal {
     /// Connected and joined (or why not).
     Ready(Result<(), RunError>),
     /// A sender's schedule is over and its requests are answered:
@@ -37,13 +42,23 @@ pub(in crate::scenarios) enum Signal {
     SendDone { ok: u64, error: Option<String> },
     /// Saw its room reach the drain target, or gave up waiting.
     Drained,
+    /// A worker process failed (its members are lost).
+    Failed(RunError),
+}
+
+/// A [`Signal`] as it crosses from a worker (errors as their messages).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Wire {
+    Ready(Result<(), String>),
+    SendDone { ok: u64, error: Option<String> },
+    Drained,
 }
 
 /// A sender's schedule: `count` requests, one every `interval` from the
 /// start plus `offset` (open loop: whether or not earlier ones were
 /// answered).
-#[derive(Debug, Clone)]
-pub(in crate::scenarios) struct Schedule {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Schedule {
     pub kind: EmitKind,
     pub offset: Duration,
     pub interval: Duration,
@@ -55,7 +70,8 @@ pub(in crate::scenarios) struct Schedule {
 }
 
 /// One virtual user.
-pub(in crate::scenarios) struct Member {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Member {
     /// Its number among all connections (spreads targets and sources).
     pub i: usize,
     pub name: String,
@@ -67,23 +83,90 @@ pub(in crate::scenarios) struct Member {
     /// emits).
     pub joins: bool,
     pub schedule: Option<Schedule>,
+    /// The host's part: it stays in the driver's process with `--workers`.
+    #[serde(default)]
+    pub host: bool,
 }
 
-/// What every task shares.
-pub(in crate::scenarios) struct Shared {
+/// What every task of a process shares.
+pub(crate) struct Shared {
     pub env: Arc<Env>,
     pub connects: Semaphore,
-    /// When sending starts; set before `Phase::Send`.
-    pub start: OnceLock<Instant>,
     /// Every chat text starts with this (unique per run).
+    pub marker: String,
+}
+
+/// What a worker needs to make its [`Shared`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Config {
+    pub connect_concurrency: usize,
     pub marker: String,
 }
 
 /// A finished task: its history and, for a sender, how late each request
 /// left against its schedule (µs).
-pub(in crate::scenarios) struct Out {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Out {
     pub log: ClientLog,
     pub send_lag_us: Vec<u64>,
+}
+
+/// The fan-out scenarios' users as a part `--workers` can run.
+pub(crate) struct CrowdPart;
+
+impl Part for CrowdPart {
+    const NAME: &'static str = "fan-out";
+    type Config = Config;
+    type Member = Member;
+    type Phase = Phase;
+    type Signal = Signal;
+    type Wire = Wire;
+    type Out = Out;
+    type Shared = Shared;
+
+    fn shared(env: Arc<Env>, config: Config, _asker: Option<Arc<Asker>>) -> Shared {
+        Shared {
+            env,
+            connects: Semaphore::new(config.connect_concurrency.max(1)),
+            marker: config.marker,
+        }
+    }
+
+    fn spawn(
+        shared: &Arc<Shared>,
+        member: Member,
+        signals: mpsc::UnboundedSender<Signal>,
+        phase: watch::Receiver<Phase>,
+    ) -> JoinHandle<Out> {
+        tokio::spawn(self::member(shared.clone(), member, signals, phase))
+    }
+
+    fn to_wire(signal: Signal) -> Wire {
+        match signal {
+            Signal::Ready(r) => Wire::Ready(r.map_err(|e| e.to_string())),
+            Signal::SendDone { ok, error } => Wire::SendDone { ok, error },
+            Signal::Drained => Wire::Drained,
+            Signal::Failed(e) => Wire::Ready(Err(e.to_string())),
+        }
+    }
+
+    fn from_wire(wire: Wire, worker: usize) -> Signal {
+        match wire {
+            Wire::Ready(r) => {
+                Signal::Ready(r.map_err(|message| RunError::Worker { worker, message }))
+            }
+            Wire::SendDone { ok, error } => Signal::SendDone { ok, error },
+            Wire::Drained => Signal::Drained,
+        }
+    }
+
+    fn failed(error: RunError) -> Signal {
+        Signal::Failed(error)
+    }
+
+    fn intern(out: &mut Out, ids: &mut Interner) {
+        out.log.intern(ids);
+    }
 }
 
 /// The text of chat `n` of `sender`: the watcher finds it by `marker`.
@@ -99,57 +182,21 @@ pub(in crate::scenarios) fn parse_chat_text(marker: &str, text: &str) -> Option<
 
 async fn connect_and_join(shared: &Shared, m: &Member) -> Result<Conn, RunError> {
     let log = ClientLog::new(&m.name, &m.user_id);
-    let env = &shared.env;
-    let mut conn = match &m.token {
-        Some(token) => env.connect(m.i, token, log).await?,
-        None => env.connect_anonymous(m.i, log).await?,
-    };
+    let mut conn = shared.env.connect_as(m.i, m.token.as_deref(), log).await?;
     conn.know(&m.room);
-    let who = || m.name.clone();
     if m.joins {
-        let op = Op::Join {
-            room: m.room.clone(),
-        };
-        match conn
-            .request(op, json!({"type": "join", "room": &*m.room}))
-            .await
-        {
-            Ok(Outcome::Error { code }) => {
-                let code = code.to_string();
-                return Err(RunError::Refused {
-                    who: who(),
-                    op: "join",
-                    code,
-                });
-            }
-            Ok(_) => {}
-            Err(source) => return Err(RunError::Client { who: who(), source }),
-        }
+        join_room(&m.name, &mut conn, &m.room).await?;
     } else {
         // Proves the connection is up (and took the token) before sending.
         let ping = conn.request(Op::Other { kind: "ping" }, json!({"type": "ping"}));
-        if let Err(source) = ping.await {
-            return Err(RunError::Client { who: who(), source });
-        }
+        expect_ok(&m.name, "ping", ping.await)?;
+        token_taken(&m.name, &conn)?;
     }
-    // A bad token still opens the socket, as an anonymous one, with an
-    // `error` without `rid` first (docs/protocol.md).
-    let bad_token = conn.log.records.iter().find_map(|r| match r {
-        Record::ServerError { code, .. } => Some(code.to_string()),
-        _ => None,
-    });
-    match bad_token {
-        Some(code) => Err(RunError::Refused {
-            who: who(),
-            op: "the WebSocket token",
-            code,
-        }),
-        None => Ok(conn),
-    }
+    Ok(conn)
 }
 
 /// One virtual user's whole run.
-pub(in crate::scenarios) async fn member(
+async fn member(
     shared: Arc<Shared>,
     m: Member,
     tx: mpsc::UnboundedSender<Signal>,
@@ -174,9 +221,13 @@ pub(in crate::scenarios) async fn member(
         let _ = phase.wait_for(|p| !matches!(p, Phase::Connect)).await;
     })
     .await;
-    let sending = matches!(*phase.borrow(), Phase::Send);
-    if let (true, Some(schedule), Some(start)) = (sending, &m.schedule, shared.start.get()) {
-        let (ok, error) = send_all(&shared, &m, schedule, *start, &mut conn, &mut out).await;
+    let start = match *phase.borrow() {
+        Phase::Send(start) => Some(start),
+        _ => None,
+    };
+    if let (Some(schedule), Some(start)) = (&m.schedule, start) {
+        let start = Instant::from_std(shared.env.clock.instant(start));
+        let (ok, error) = send_all(&shared, &m, schedule, start, &mut conn, &mut out).await;
         let _ = tx.send(Signal::SendDone { ok, error });
     }
     let phase_now = |phase: &watch::Receiver<Phase>| phase.borrow().clone();

@@ -1,18 +1,21 @@
 //! Runs a crowd of [`Member`]s through the phases (connect and join, send,
 //! drain, stop) with the watcher beside them, and measures the node's RSS
-//! on the way: shared by `broadcast` and `chat-storm`.
+//! on the way: shared by `broadcast` and `chat-storm`. The members run here
+//! or in `--workers` processes (`workers::Crowd`); the watcher and the host
+//! always run here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::super::{Env, RunError};
-use super::crowd::{self, Member, Phase, Shared, Signal};
+use super::crowd::{Config, CrowdPart, Member, Phase, Signal};
 use super::watcher::{Seen, Watcher};
 use crate::history::History;
 use crate::report::{Latency, Recorder};
+use crate::workers::Crowd;
 
 pub(in crate::scenarios) struct Opts {
     pub connect_concurrency: usize,
@@ -43,8 +46,9 @@ pub(in crate::scenarios) struct Driven {
     pub send_s: f64,
     pub drain_s: f64,
     pub rss: Rss,
-    /// CPU seconds the node (with `--node-pid`) and the harness used from
-    /// the start of sending to the end of the drain: who did the fan-out.
+    /// CPU seconds the node (with `--node-pid`) and the harness (with its
+    /// workers) used from the start of sending to the end of the drain:
+    /// who did the fan-out.
     pub node_cpu_send_s: Option<f64>,
     pub harness_cpu_send_s: Option<f64>,
 }
@@ -65,36 +69,6 @@ pub(in crate::scenarios) fn cpu_s(pid: u32) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// Fails unless `users` sockets (one per virtual user) and `extra` more
-/// fit under this process's `ulimit -n`; `flag` names the option to lower.
-pub(in crate::scenarios) fn check_fd_budget(
-    users: usize,
-    extra: usize,
-    what: &str,
-    flag: &str,
-) -> Result<(), RunError> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok();
-    let soft = limits.as_deref().and_then(|l| {
-        let line = l.lines().find(|l| l.starts_with("Max open files"))?;
-        line.split_whitespace().nth(3)?.parse::<usize>().ok()
-    });
-    let Some(soft) = soft else { return Ok(()) };
-    let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
-    // The runtime, the HTTP pool and stdio take a few more.
-    let spare = extra + 32;
-    if users + open + spare > soft {
-        let fits = soft.saturating_sub(open + spare);
-        return Err(RunError::Usage(format!(
-            "{what} needs {} sockets in this one process, but its open-file limit \
-             (ulimit -n) is {soft} with {open} already open: at most {fits} virtual users \
-             fit, lower {flag} (or raise ulimit -n; the multi-process --workers driver is \
-             not there yet)",
-            users + extra
-        )));
-    }
-    Ok(())
-}
-
 fn refused_hint(e: RunError) -> RunError {
     if e.to_string().contains("HTTP 503") {
         return RunError::Usage(format!(
@@ -104,6 +78,26 @@ fn refused_hint(e: RunError) -> RunError {
     }
     e
 }
+
+/// Ends a run that cannot go on: every member stops (a worker that failed
+/// is gone already; the others end with the phase), then `e` is the run's
+/// error.
+async fn stop(
+    phase_tx: &watch::Sender<Phase>,
+    crowd: Crowd<CrowdPart>,
+    watcher: Watcher,
+    e: RunError,
+) -> Result<Driven, RunError> {
+    let _ = phase_tx.send(Phase::Stop);
+    let _ = crowd.join("virtual user").await;
+    let _ = watcher.finish().await;
+    Err(e)
+}
+
+/// How far ahead of "now" the send phase starts when workers must first
+/// hear of it (a pipe write and a wake-up), so their first sends are not
+/// counted late.
+const WORKER_LEAD: Duration = Duration::from_millis(50);
 
 /// Runs `members` through every phase; see the module doc.
 pub(in crate::scenarios) async fn drive(
@@ -122,32 +116,30 @@ pub(in crate::scenarios) async fn drive(
     let senders = members.iter().filter(|m| m.schedule.is_some()).count();
     env.progress.note(&format!("connecting {n} virtual users"));
     let connecting = Instant::now();
-    let shared = Arc::new(Shared {
-        env: env.clone(),
-        connects: Semaphore::new(opts.connect_concurrency.max(1)),
-        start: std::sync::OnceLock::new(),
+    let config = Config {
+        connect_concurrency: opts.connect_concurrency,
         marker: opts.marker.clone(),
-    });
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles: Vec<_> = members
-        .into_iter()
-        .map(|m| {
-            tokio::spawn(crowd::member(
-                shared.clone(),
-                m,
-                tx.clone(),
-                phase_rx.clone(),
-            ))
-        })
-        .collect();
+    let members = members.into_iter().map(|m| {
+        let host = m.host;
+        (m, host)
+    });
+    let crowd = match Crowd::<CrowdPart>::start(env, config, members.collect(), &tx, &phase_rx) {
+        Ok(crowd) => crowd,
+        Err(e) => {
+            let _ = watcher.finish().await;
+            return Err(e);
+        }
+    };
     drop(tx);
     let bar = env.progress.phase("connect", n as u64);
     let mut ready = Ok(());
     for _ in 0..n {
         match rx.recv().await {
             Some(Signal::Ready(Ok(()))) => bar.inc(1),
-            Some(Signal::Ready(Err(e))) => {
+            Some(Signal::Ready(Err(e)) | Signal::Failed(e)) => {
                 ready = Err(refused_hint(e));
                 break;
             }
@@ -163,23 +155,28 @@ pub(in crate::scenarios) async fn drive(
     bar.finish_and_clear();
     let connect_s = connecting.elapsed().as_secs_f64();
     if let Err(e) = ready {
-        let _ = phase_tx.send(Phase::Stop);
-        for h in handles {
-            let _ = h.await;
-        }
-        let _ = watcher.finish().await;
-        return Err(e);
+        return stop(&phase_tx, crowd, watcher, e).await;
     }
     tokio::time::sleep(opts.settle).await;
     rss.idle_kib = rss_now();
 
     env.progress.note("sending");
-    let cpu_now = || (opts.node_pid.and_then(cpu_s), cpu_s(std::process::id()));
+    let pids = crowd.pids();
+    let cpu_now = || {
+        let harness = pids.iter().map(|&p| cpu_s(p)).sum::<Option<f64>>();
+        let harness = harness.and_then(|w| Some(w + cpu_s(std::process::id())?));
+        (opts.node_pid.and_then(cpu_s), harness)
+    };
     let cpu_before = cpu_now();
     let sending = Instant::now();
-    let _ = shared.start.set(tokio::time::Instant::now());
-    let _ = phase_tx.send(Phase::Send);
-    let deadline = Instant::now() + opts.schedule + 2 * env.timeout;
+    let lead = if pids.is_empty() {
+        Duration::ZERO
+    } else {
+        WORKER_LEAD
+    };
+    let start = env.clock.now() + u64::try_from(lead.as_micros()).unwrap_or(0);
+    let _ = phase_tx.send(Phase::Send(start));
+    let deadline = Instant::now() + lead + opts.schedule + 2 * env.timeout;
     let (mut ok, mut send_errors, mut done) = (0u64, Vec::new(), 0usize);
     while done < senders {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -189,6 +186,7 @@ pub(in crate::scenarios) async fn drive(
                 ok += k;
                 send_errors.extend(error);
             }
+            Ok(Some(Signal::Failed(e))) => return stop(&phase_tx, crowd, watcher, e).await,
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 send_errors.push(format!("{} senders never finished", senders - done));
@@ -220,6 +218,7 @@ pub(in crate::scenarios) async fn drive(
         let left = until.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
             Ok(Some(Signal::Drained)) => drained += 1,
+            Ok(Some(Signal::Failed(e))) => return stop(&phase_tx, crowd, watcher, e).await,
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
@@ -232,10 +231,7 @@ pub(in crate::scenarios) async fn drive(
 
     let mut history = History::default();
     let mut lag = Recorder::default();
-    for h in handles {
-        let out = h
-            .await
-            .map_err(|e| RunError::Internal(format!("a virtual user's task failed: {e}")))?;
+    for out in crowd.join("virtual user").await? {
         out.send_lag_us.into_iter().for_each(|us| lag.record(us));
         history.clients.push(out.log);
     }

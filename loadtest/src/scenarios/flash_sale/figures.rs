@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{RunError, User};
+use super::RunError;
+use crate::api::User;
 use crate::check::{LotReadback, OrderReadback, Readback, SaleSpec};
 use crate::history::{History, Micros, Op, Outcome, Record};
 use crate::report::{Latency, Recorder};

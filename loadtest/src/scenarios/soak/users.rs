@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-use super::super::{Env, RunError};
+use super::super::{Env, RunError, join_room};
 use crate::api::User;
 use crate::client::{ClientError, Conn};
 use crate::history::{ClientLog, Op, Outcome, Record};
@@ -77,13 +77,7 @@ pub(super) async fn user(
         for id in [&lots.room, &lots.sale, &lots.auction] {
             conn.know(id);
         }
-        let join = Op::Join {
-            room: lots.room.clone(),
-        };
-        let reply = conn
-            .request(join, json!({"type": "join", "room": &*lots.room}))
-            .await;
-        joined(&user, &conn, reply)?;
+        join_room(&user.name, &mut conn, &lots.room).await?;
         Ok::<Conn, RunError>(conn)
     }
     .await;
@@ -230,37 +224,6 @@ async fn chat_or_like(
         conn.request(Op::Other { kind: "like" }, msg).await?;
     }
     Ok(())
-}
-
-/// The join went through on a connection the node took as `who` (a bad
-/// token still opens the socket, anonymously, with an `error` first).
-pub(super) fn joined(
-    who: &User,
-    conn: &Conn,
-    reply: Result<Outcome, ClientError>,
-) -> Result<(), RunError> {
-    let refused = |op: &'static str, code: String| RunError::Refused {
-        who: who.name.clone(),
-        op,
-        code,
-    };
-    match reply {
-        Ok(Outcome::Error { code }) => return Err(refused("join", code.to_string())),
-        Ok(_) => {}
-        Err(source) => {
-            return Err(RunError::Client {
-                who: who.name.clone(),
-                source,
-            });
-        }
-    }
-    match conn.log.records.iter().find_map(|r| match r {
-        Record::ServerError { code, .. } => Some(code.to_string()),
-        _ => None,
-    }) {
-        Some(code) => Err(refused("the WebSocket token", code)),
-        None => Ok(()),
-    }
 }
 
 /// The seller sends `op` (`open_lot` or `close_lot`) for each lot in turn;
