@@ -72,8 +72,11 @@ impl EventBatch {
 pub enum Outbound {
     /// Room events for a room the connection joined.
     Events(Arc<EventBatch>),
-    /// A personal notice for the connection's user.
-    Notice(Notice),
+    /// A personal notice for the connection's user. Boxed: every queue
+    /// preallocates a block of 32 slots, and an inline notice would double
+    /// the slot size for the rare message (see docs/architecture.md, memory
+    /// per connection).
+    Notice(Box<Notice>),
     /// The connection's queue was full (or the room had to restart): it no
     /// longer receives `room`'s events and must resynchronise (`join
     /// {since}`) or be closed. Always delivered, even to a full queue.

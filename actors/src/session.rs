@@ -85,7 +85,7 @@ impl SessionState {
         let user = &self.user;
         let counters = &self.shared.counters;
         self.conns
-            .retain(|conn| match conn.offer(Outbound::Notice(notice.clone())) {
+            .retain(|conn| match conn.offer(Outbound::Notice(Box::new(notice.clone()))) {
                 Offer::Sent => true,
                 Offer::Full => {
                     tracing::debug!(%user, conn = conn.id, "notice dropped: queue full");

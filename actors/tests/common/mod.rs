@@ -177,7 +177,7 @@ pub async fn notice_where(
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(Outbound::Notice(n))) if pick(&n) => return n,
+            Ok(Some(Outbound::Notice(n))) if pick(&n) => return *n,
             Ok(Some(_)) => {}
             Ok(None) => panic!("connection closed"),
             Err(_) => panic!("timed out waiting for a notice"),

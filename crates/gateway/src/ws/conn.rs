@@ -228,7 +228,7 @@ impl Conn {
                 Outbound::Events(batch) => {
                     frame.push_events(&batch, &mut self.session.delivered);
                 }
-                Outbound::Notice(notice) => frame.push(&ServerMessage::notice(notice)),
+                Outbound::Notice(notice) => frame.push(&ServerMessage::notice(*notice)),
                 Outbound::Lagged { room } => {
                     let first_of_episode = self.lagged()?;
                     if first_of_episode {

@@ -38,15 +38,18 @@ struct WsParams {
 }
 
 /// tungstenite's buffers default to 128 KiB each, far more than an idle
-/// connection needs; client frames are capped at [`MAX_FRAME_BYTES`] (a
-/// bigger one closes the connection with 1009). The write buffer is capped
+/// connection needs. tungstenite zero-fills the whole read chunk before each
+/// read, so its size is resident memory on every idle connection: 2 KiB
+/// holds any usual request, and a bigger frame grows the buffer as it
+/// arrives. Client frames are capped at [`MAX_FRAME_BYTES`] (a bigger one
+/// closes the connection with 1009). The write buffer is capped
 /// too: tungstenite answers pings itself, and a client that floods pings
 /// while never reading would otherwise grow it without bound (past the cap
 /// tungstenite keeps only the newest pong, and our own writes fail, which
 /// ends the connection).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_frame_size(Some(MAX_FRAME_BYTES))
