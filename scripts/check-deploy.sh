@@ -156,8 +156,18 @@ if depth != 0:
 for word in ["on_publish ", "on_publish_done ", "notify_method post", "hls on", "listen 1935", "listen 8081"]:
     if word not in code:
         err(f"config/nginx-rtmp.conf: missing {word.strip()!r}")
-if re.search(r"location\s+[^{]*/rtmp", code):
-    err("config/nginx-rtmp.conf: must not serve /rtmp/ publicly")
+if re.search(r"location\s+[^{]*/(rtmp|media)", code):
+    err("config/nginx-rtmp.conf: must not serve /media/ or /rtmp/ publicly")
+# The hooks use the documented /media/ paths (/rtmp/ are old aliases).
+for hook in ["on_publish", "on_publish_done", "on_update"]:
+    if not re.search(rf"^\s*{hook}\s+http://\S+/media/{hook};", code, re.M):
+        err(f"config/nginx-rtmp.conf: {hook} must point at a node's /media/{hook}")
+# HLS under the room id: written only by the application the renamed stream
+# is pushed to, never where the secret key is the stream's name.
+if not re.search(r"^\s*push\s+rtmp://127\.0\.0\.1:1935/hls;", code, re.M):
+    err("config/nginx-rtmp.conf: the live application must push to the hls application")
+if "hls_fragment 1s" not in code:
+    err("config/nginx-rtmp.conf: HLS fragments must be 1 s")
 
 # --- config/schema.cql ----------------------------------------------------
 # The ScyllaDB store (crates/store/src/scylla_store) applies this file with

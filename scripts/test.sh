@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/redis.sh
+# nginx with the RTMP module and ffmpeg, for the video end-to-end test
+# (node/tests/video.rs starts its own nginx on free loopback ports; the
+# package's own nginx service is not used).
+bash scripts/video.sh
 
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 

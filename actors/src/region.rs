@@ -222,7 +222,7 @@ impl Region {
                 None => {
                     let (changes, _) = load::room_changes(store, &r.room_id).await?;
                     let live = changes.iter().fold(false, |live, c| match c {
-                        RoomChange::Live { on } => *on,
+                        RoomChange::Live { on, .. } => *on,
                         _ => live,
                     });
                     let entry = RoomEntry { live, viewers: 0 };

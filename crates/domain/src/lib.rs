@@ -28,4 +28,4 @@ pub mod text;
 
 pub use error::Rejection;
 pub use lot::{Effect, Lot, LotCommand, LotDef, LotEvent, LotReply, NewOrder, Outcome};
-pub use room::{Replay, Room, RoomChange, RoomCommand, RoomDef, RoomOutcome, Sequenced};
+pub use room::{Publisher, Replay, Room, RoomChange, RoomCommand, RoomDef, RoomOutcome, Sequenced};

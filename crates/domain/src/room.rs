@@ -42,6 +42,19 @@ pub struct RoomDef {
     pub title: String,
 }
 
+/// The RTMP session that publishes a room's stream, as the RTMP server
+/// names it in its hooks. Two encoders pushing with one stream key are two
+/// publishers, so the end of the one the RTMP server refused (a duplicate)
+/// can be told from the end of the one that made the room live.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Publisher {
+    /// The RTMP server's id of the client connection (nginx-rtmp
+    /// `clientid`: unique among the server's open connections).
+    pub client: String,
+    /// The encoder's address as the RTMP server saw it (`addr`).
+    pub addr: String,
+}
+
 /// What a room is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomCommand {
@@ -63,9 +76,34 @@ pub enum RoomCommand {
     AddLot {
         lot: LotId,
     },
-    /// The stream started or stopped (from the RTMP hooks).
+    /// The room goes live or offline whoever publishes (the demo, tests,
+    /// operators). Going offline forgets the publisher.
     SetLive {
         on: bool,
+    },
+    /// The RTMP server accepted `publisher` with the room's stream key
+    /// (`on_publish`). An offline room goes live with it. While another
+    /// publisher is live nothing changes and the answer is
+    /// [`Rejection::BadState`]: the RTMP server refuses a second publisher
+    /// of one stream itself, and the one streaming must not be disturbed.
+    StreamStarted {
+        publisher: Publisher,
+    },
+    /// `publisher`'s stream ended (`on_publish_done`). Only the room's
+    /// publisher (or any, when the room went live without one recorded)
+    /// takes it offline; from anyone else it is [`Rejection::BadState`] and
+    /// changes nothing: that is the end of a refused duplicate.
+    StreamEnded {
+        publisher: Publisher,
+    },
+    /// The RTMP server reports `publisher` still streaming (`on_update`).
+    /// The RTMP server sends this only for a publisher it accepted, so if
+    /// the room records another one, that one's end was lost (the hook
+    /// failed, the RTMP server restarted) and `publisher` becomes the
+    /// room's. An offline room stays offline ([`Rejection::BadState`]): a
+    /// report that raced with the stream's end must not revive it.
+    StreamAlive {
+        publisher: Publisher,
     },
     Mute {
         by: UserId,
@@ -99,6 +137,10 @@ pub enum RoomCommand {
 pub enum RoomChange {
     Live {
         on: bool,
+        /// Who publishes the live stream, when known (absent in logs written
+        /// before publishers were recorded, and after `SetLive`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publisher: Option<Publisher>,
     },
     Pinned {
         lot: LotId,
@@ -151,6 +193,7 @@ pub enum Replay {
 pub struct Room {
     def: RoomDef,
     live: bool,
+    publisher: Option<Publisher>,
     pinned: Option<LotId>,
     lots: Vec<LotId>,
     muted: BTreeSet<UserId>,
@@ -173,6 +216,7 @@ impl Room {
         Room {
             def,
             live: false,
+            publisher: None,
             pinned: None,
             lots: Vec::new(),
             muted: BTreeSet::new(),
@@ -197,6 +241,10 @@ impl Room {
     pub fn is_live(&self) -> bool {
         self.live
     }
+    /// The publisher of the live stream, when the room is live and knows it.
+    pub fn publisher(&self) -> Option<&Publisher> {
+        self.publisher.as_ref()
+    }
     pub fn pinned(&self) -> Option<&LotId> {
         self.pinned.as_ref()
     }
@@ -216,7 +264,10 @@ impl Room {
     /// Applies a durable change (live or replayed). Total: never fails.
     pub fn apply(&mut self, change: &RoomChange) {
         match change {
-            RoomChange::Live { on } => self.live = *on,
+            RoomChange::Live { on, publisher } => {
+                self.live = *on;
+                self.publisher = if *on { publisher.clone() } else { None };
+            }
             RoomChange::Pinned { lot } => self.pinned = Some(lot.clone()),
             RoomChange::LotAdded { lot } => {
                 if !self.lots.contains(lot) {
@@ -303,10 +354,33 @@ impl Room {
             }
             RoomCommand::SetLive { on } => {
                 if self.live != on {
-                    self.change(out, RoomChange::Live { on });
-                    self.publish(out, RoomEvent::Live { on });
+                    self.go_live(out, on, None);
                 }
             }
+            RoomCommand::StreamStarted { publisher } => match &self.publisher {
+                _ if !self.live => self.go_live(out, true, Some(publisher)),
+                Some(p) if *p == publisher => {}
+                _ => return Err(Rejection::BadState("another publisher is live")),
+            },
+            RoomCommand::StreamEnded { publisher } => match &self.publisher {
+                _ if !self.live => {}
+                Some(p) if *p != publisher => {
+                    return Err(Rejection::BadState("not the room's publisher"));
+                }
+                _ => self.go_live(out, false, None),
+            },
+            RoomCommand::StreamAlive { publisher } => match &self.publisher {
+                _ if !self.live => return Err(Rejection::BadState("the room is offline")),
+                Some(p) if *p == publisher => {}
+                // Takes over: still live, so no `live` event.
+                _ => self.change(
+                    out,
+                    RoomChange::Live {
+                        on: true,
+                        publisher: Some(publisher),
+                    },
+                ),
+            },
             RoomCommand::Mute { by, user } => {
                 self.moderate(&by, &user, out, |u| RoomChange::Muted { user: u })?
             }
@@ -335,6 +409,11 @@ impl Room {
             RoomCommand::Tick => self.flush(out),
         }
         Ok(())
+    }
+
+    fn go_live(&mut self, out: &mut RoomOutcome, on: bool, publisher: Option<Publisher>) {
+        self.change(out, RoomChange::Live { on, publisher });
+        self.publish(out, RoomEvent::Live { on });
     }
 
     fn host_only(&self, by: &UserId) -> Result<(), Rejection> {

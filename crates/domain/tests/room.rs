@@ -1,7 +1,7 @@
 mod common;
 
 use common::*;
-use liveshop_domain::{Rejection, Replay, Room, RoomChange, RoomCommand, RoomDef};
+use liveshop_domain::{Publisher, Rejection, Replay, Room, RoomChange, RoomCommand, RoomDef};
 use liveshop_protocol::{LotId, RoomEvent, RoomId};
 
 fn room() -> Room {
@@ -239,6 +239,170 @@ fn going_live_twice_publishes_once() {
             .is_empty()
     );
     assert!(r.is_live());
+}
+
+fn publisher(client: &str) -> Publisher {
+    Publisher {
+        client: client.into(),
+        addr: "10.0.0.7".into(),
+    }
+}
+
+fn stream(r: &mut Room, cmd: RoomCommand) -> (Result<(), Rejection>, Vec<RoomEvent>) {
+    let out = r.handle(cmd, 0);
+    let events = out.published.into_iter().map(|s| s.event).collect();
+    (out.reply, events)
+}
+
+#[test]
+fn a_second_publisher_neither_takes_over_nor_ends_the_stream() {
+    let mut r = room();
+    let (p1, p2) = (publisher("1"), publisher("2"));
+    let started = |p: &Publisher| RoomCommand::StreamStarted {
+        publisher: p.clone(),
+    };
+    let ended = |p: &Publisher| RoomCommand::StreamEnded {
+        publisher: p.clone(),
+    };
+    assert_eq!(
+        stream(&mut r, started(&p1)),
+        (Ok(()), vec![RoomEvent::Live { on: true }])
+    );
+    assert_eq!(r.publisher(), Some(&p1));
+    // The same publisher again (a repeated hook) changes nothing.
+    assert_eq!(stream(&mut r, started(&p1)), (Ok(()), vec![]));
+    // A duplicate encoder: refused, then its end is ignored.
+    let (reply, events) = stream(&mut r, started(&p2));
+    assert!(matches!(reply, Err(Rejection::BadState(_))), "{reply:?}");
+    assert!(events.is_empty());
+    let (reply, events) = stream(&mut r, ended(&p2));
+    assert!(matches!(reply, Err(Rejection::BadState(_))), "{reply:?}");
+    assert!(events.is_empty());
+    assert!(r.is_live());
+    assert_eq!(r.publisher(), Some(&p1));
+    // The real end.
+    assert_eq!(
+        stream(&mut r, ended(&p1)),
+        (Ok(()), vec![RoomEvent::Live { on: false }])
+    );
+    assert!(!r.is_live());
+    assert_eq!(r.publisher(), None);
+    // A late end changes nothing; a new publish after the end is the normal
+    // reconnect path.
+    assert_eq!(stream(&mut r, ended(&p1)), (Ok(()), vec![]));
+    assert_eq!(
+        stream(&mut r, started(&p2)),
+        (Ok(()), vec![RoomEvent::Live { on: true }])
+    );
+    assert_eq!(r.publisher(), Some(&p2));
+}
+
+#[test]
+fn a_publisher_reported_alive_takes_over_a_lost_one() {
+    let mut r = room();
+    let (p1, p2) = (publisher("1"), publisher("2"));
+    let (reply, _) = stream(
+        &mut r,
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+    );
+    assert_eq!(reply, Ok(()));
+    // p1's end never arrived; p2 streams (the RTMP server accepted it).
+    let alive = RoomCommand::StreamAlive {
+        publisher: p2.clone(),
+    };
+    let out = r.handle(alive.clone(), 0);
+    assert_eq!(out.reply, Ok(()));
+    assert!(out.published.is_empty(), "still live: no event");
+    assert_eq!(
+        out.changes,
+        vec![RoomChange::Live {
+            on: true,
+            publisher: Some(p2.clone())
+        }]
+    );
+    assert_eq!(r.publisher(), Some(&p2));
+    let (reply, _) = stream(&mut r, RoomCommand::StreamEnded { publisher: p1 });
+    assert!(
+        reply.is_err(),
+        "the lost publisher no longer ends the stream"
+    );
+    let (reply, _) = stream(
+        &mut r,
+        RoomCommand::StreamEnded {
+            publisher: p2.clone(),
+        },
+    );
+    assert_eq!(reply, Ok(()));
+    assert!(!r.is_live());
+    // A report racing with the end does not revive the room.
+    let (reply, events) = stream(&mut r, alive);
+    assert!(matches!(reply, Err(Rejection::BadState(_))), "{reply:?}");
+    assert!(events.is_empty());
+    assert!(!r.is_live());
+}
+
+#[test]
+fn publishers_survive_recovery_and_unknown_ones_end_the_stream() {
+    let mut r = room();
+    let p1 = publisher("1");
+    let out = r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+        0,
+    );
+    let mut recovered = room();
+    for c in &out.changes {
+        recovered.apply(c);
+    }
+    assert_eq!(recovered.publisher(), Some(&p1));
+    // Live without a recorded publisher (SetLive, an older log): any end
+    // takes it offline, and a report names the publisher.
+    let mut r = room();
+    r.handle(RoomCommand::SetLive { on: true }, 0);
+    assert_eq!(r.publisher(), None);
+    let (reply, _) = stream(
+        &mut r,
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+    );
+    assert!(reply.is_err(), "someone else may be streaming");
+    let (reply, _) = stream(
+        &mut r,
+        RoomCommand::StreamAlive {
+            publisher: p1.clone(),
+        },
+    );
+    assert_eq!(reply, Ok(()));
+    assert_eq!(r.publisher(), Some(&p1));
+    let mut r = room();
+    r.handle(RoomCommand::SetLive { on: true }, 0);
+    assert_eq!(
+        stream(&mut r, RoomCommand::StreamEnded { publisher: p1 }),
+        (Ok(()), vec![RoomEvent::Live { on: false }])
+    );
+}
+
+#[test]
+fn a_live_change_without_publisher_decodes_from_older_logs() {
+    // What a node before publishers were recorded wrote.
+    #[derive(serde::Serialize)]
+    #[serde(tag = "e", rename_all = "snake_case")]
+    enum Old {
+        Live { on: bool },
+    }
+    let bytes = rmp_serde::to_vec_named(&Old::Live { on: true }).unwrap();
+    let change: RoomChange = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(
+        change,
+        RoomChange::Live {
+            on: true,
+            publisher: None
+        }
+    );
 }
 
 #[test]

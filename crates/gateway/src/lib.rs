@@ -57,7 +57,8 @@
 //!   (`jwt.rs`), the `AuthUser`/`MaybeAuthUser`/`ClientIp` extractors
 //!   (`extractor.rs`).
 //! - `http/`: one `router()` per resource (`users.rs`, `rooms.rs`, `lots.rs`,
-//!   `orders.rs`, `rtmp.rs`, `health.rs`), merged in `http/mod.rs`.
+//!   `orders.rs`, `media.rs` (the RTMP server's hooks, stream key rotation),
+//!   `health.rs`), merged in `http/mod.rs`.
 //! - `ws/`: the handshake (`upgrade.rs`), the connection task (`conn.rs`),
 //!   requests (`requests.rs`) and their replies (`replies.rs`), outbound
 //!   frames (`outbox.rs`).

@@ -4,8 +4,8 @@
 //! on any node lists the rooms live on every node.
 //!
 //! A node *hosts* a room in the directory when it turned the room live (the
-//! RTMP `on_publish` hook it answered, or the demo), or when at start-up it
-//! finds a room live in the durable state that no node lists (a restart, or
+//! RTMP `on_publish` hook it answered, see `http/media.rs`, or the demo),
+//! or when at start-up it finds a room live in the durable state that no node lists (a restart, or
 //! the node that hosted it is gone). The host writes the room's entry at
 //! once and then every `room_heartbeat` with the viewer count its room actor
 //! reports; each write renews the entry's TTL (`live_ttl`, three
@@ -28,7 +28,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use futures_util::StreamExt;
 use liveshop_actors::ActorError;
-use liveshop_domain::RoomCommand;
+use liveshop_domain::{Rejection, RoomCommand};
 use liveshop_protocol::{RoomId, RoomStatus};
 
 use crate::context::ApiContext;
@@ -69,15 +69,50 @@ impl LiveRooms {
     }
 }
 
-/// Turns `room` live or offline: durably, through its actor, then in the
-/// directory. A directory that cannot be written does not fail the call
-/// (the durable flag is set): a live room is written again by the next
-/// heartbeat, an offline one expires.
+/// Turns `room` live or offline whoever publishes (the demo, tests):
+/// durably, through its actor, then in the directory. A directory that
+/// cannot be written does not fail the call (the durable flag is set): a
+/// live room is written again by the next heartbeat, an offline one expires.
 pub async fn set_live(ctx: &ApiContext, room: &RoomId, on: bool) -> Result<()> {
     let limit = ctx.config().limits.request_timeout;
     let cmd = RoomCommand::SetLive { on };
     timed(limit, "set live", ctx.region().room_command(room, cmd)).await???;
     tracing::info!(%room, on, "room live flag");
+    follow(ctx, room, on).await;
+    Ok(())
+}
+
+/// Sends one of the RTMP hooks' stream commands (`StreamStarted`,
+/// `StreamEnded`, `StreamAlive`) to the room's actor, which decides from the
+/// room's recorded publisher (see [`RoomCommand`]); then the directory
+/// follows what a start or an end did. `Ok(false)` when the room refused it
+/// (another publisher is live, the end or report of a publisher that is not
+/// the room's): nothing changed.
+pub(crate) async fn stream_command(
+    ctx: &ApiContext,
+    room: &RoomId,
+    cmd: RoomCommand,
+) -> Result<bool> {
+    let limit = ctx.config().limits.request_timeout;
+    let on = match &cmd {
+        RoomCommand::StreamStarted { .. } => Some(true),
+        RoomCommand::StreamEnded { .. } => Some(false),
+        _ => None,
+    };
+    match timed(limit, "stream hook", ctx.region().room_command(room, cmd)).await?? {
+        Ok(()) => {
+            if let Some(on) = on {
+                follow(ctx, room, on).await;
+            }
+            Ok(true)
+        }
+        Err(Rejection::BadState(_)) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The directory after `room` went live (this node hosts it) or offline.
+async fn follow(ctx: &ApiContext, room: &RoomId, on: bool) {
     if on {
         ctx.live().host(room);
         publish(ctx, room).await;
@@ -85,7 +120,6 @@ pub async fn set_live(ctx: &ApiContext, room: &RoomId, on: bool) -> Result<()> {
         ctx.live().unhost(room);
         withdraw(ctx, room).await;
     }
-    Ok(())
 }
 
 /// Writes (or renews) the directory entry of a hosted room from its

@@ -53,6 +53,7 @@ macro_rules! conformance_behaviours {
             revoked_family_does_not_rotate,
             concurrent_rotations_have_one_winner,
             rooms_are_unique_and_found_by_stream_key,
+            stream_key_is_replaced_and_the_old_one_retired,
             rooms_listed_oldest_first,
             lots_listed_per_room_in_creation_order,
             orders_are_idempotent_by_id_and_by_buyer_idem,

@@ -287,7 +287,20 @@ pub trait Rooms: Send + Sync {
     /// Fails with [`StoreError::Conflict`] when the id or the stream key exists.
     async fn create_room(&self, room: &RoomRecord) -> Result<()>;
     async fn room(&self, id: &RoomId) -> Result<Option<RoomRecord>>;
+    /// The room whose *current* stream key is `stream_key` (a key replaced
+    /// by [`Rooms::replace_stream_key`] finds nothing here).
     async fn room_by_stream_key(&self, stream_key: &str) -> Result<Option<RoomRecord>>;
+    /// Gives the room `new_key` as its stream key, atomically: from then on
+    /// `room_by_stream_key` finds the room by `new_key` only. The old key
+    /// stays reserved to the room (no room can take it) and
+    /// [`Rooms::stream_key_owner`] still names the room for it, so the end of
+    /// a stream that was published under it can still be matched to its
+    /// room. `None` when there is no such room; [`StoreError::Conflict`]
+    /// when `new_key` was ever issued to any room (nothing was written).
+    async fn replace_stream_key(&self, room: &RoomId, new_key: &str) -> Result<Option<RoomRecord>>;
+    /// The room `stream_key` was issued to, whether it is the room's current
+    /// key or one it replaced.
+    async fn stream_key_owner(&self, stream_key: &str) -> Result<Option<RoomId>>;
     /// Every room, oldest first.
     async fn rooms(&self) -> Result<Vec<RoomRecord>>;
 }

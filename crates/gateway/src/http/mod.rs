@@ -3,9 +3,9 @@
 
 mod health;
 mod lots;
+mod media;
 mod orders;
 mod rooms;
-mod rtmp;
 mod users;
 
 use axum::Router;
@@ -16,17 +16,18 @@ use serde::de::DeserializeOwned;
 use crate::context::ApiContext;
 use crate::error::Error;
 
-/// Every route of the HTTP API under `/api/v1`, the RTMP hooks and
+/// Every route of the HTTP API under `/api/v1`, the RTMP server's hooks and
 /// `/healthz`, `/readyz`, `/metrics`.
 pub fn api_router() -> Router<ApiContext> {
     let api = Router::new()
         .merge(users::router())
         .merge(rooms::router())
         .merge(lots::router())
-        .merge(orders::router());
+        .merge(orders::router())
+        .merge(media::api_router());
     Router::new()
         .nest("/api/v1", api)
-        .merge(rtmp::router())
+        .merge(media::router())
         .merge(health::router())
 }
 

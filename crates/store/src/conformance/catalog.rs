@@ -42,6 +42,109 @@ pub async fn rooms_are_unique_and_found_by_stream_key<S: Rooms + ?Sized>(store: 
     );
 }
 
+pub async fn stream_key_is_replaced_and_the_old_one_retired<S: Rooms + ?Sized>(store: &S) {
+    let id = unique("room");
+    let (old_key, new_key) = (unique("key"), unique("key"));
+    let rec = room(&id, &old_key, 100);
+    ok("create room", store.create_room(&rec)).await;
+
+    let replaced = ok("replace", store.replace_stream_key(&room_id(&id), &new_key)).await;
+    let expected = RoomRecord {
+        stream_key: new_key.clone(),
+        ..rec.clone()
+    };
+    assert_eq!(
+        replaced,
+        Some(expected.clone()),
+        "the record with the new key"
+    );
+    assert_eq!(
+        ok("room", store.room(&room_id(&id))).await,
+        Some(expected.clone()),
+        "the room's record is rewritten"
+    );
+    assert_eq!(
+        ok("by new key", store.room_by_stream_key(&new_key)).await,
+        Some(expected.clone())
+    );
+    assert_eq!(
+        ok("by old key", store.room_by_stream_key(&old_key)).await,
+        None,
+        "a replaced key no longer finds the room"
+    );
+    // Both keys still name the room (the end of a stream published under the
+    // old key is matched by it).
+    for key in [&old_key, &new_key] {
+        assert_eq!(
+            ok("owner", store.stream_key_owner(key)).await,
+            Some(room_id(&id))
+        );
+    }
+    assert_eq!(
+        ok("owner of unknown", store.stream_key_owner(&unique("key"))).await,
+        None
+    );
+
+    // The retired key stays reserved: neither a new room nor this one takes it.
+    let r = store
+        .create_room(&room(&unique("room"), &old_key, 200))
+        .await;
+    assert!(is_conflict(&r), "a retired key conflicts, got {r:?}");
+    let r = store.replace_stream_key(&room_id(&id), &old_key).await;
+    assert!(is_conflict(&r), "a retired key is not reused, got {r:?}");
+    let r = store.replace_stream_key(&room_id(&id), &new_key).await;
+    assert!(
+        is_conflict(&r),
+        "the current key is not issued again, got {r:?}"
+    );
+    // Another room's key is refused, and nothing changes.
+    let other = room(&unique("room"), &unique("key"), 300);
+    ok("create other", store.create_room(&other)).await;
+    let r = store
+        .replace_stream_key(&room_id(&id), &other.stream_key)
+        .await;
+    assert!(is_conflict(&r), "another room's key conflicts, got {r:?}");
+    assert_eq!(
+        ok("room", store.room(&room_id(&id))).await,
+        Some(expected.clone())
+    );
+    assert_eq!(
+        ok("other by key", store.room_by_stream_key(&other.stream_key)).await,
+        Some(other)
+    );
+    // No such room: nothing to replace, and the key is not taken.
+    let ghost_key = unique("key");
+    assert_eq!(
+        ok(
+            "ghost",
+            store.replace_stream_key(&room_id(&unique("room")), &ghost_key)
+        )
+        .await,
+        None
+    );
+    assert_eq!(
+        ok("ghost owner", store.stream_key_owner(&ghost_key)).await,
+        None
+    );
+    // Replaced twice: only the newest finds the room.
+    let newest = unique("key");
+    ok(
+        "replace again",
+        store.replace_stream_key(&room_id(&id), &newest),
+    )
+    .await;
+    assert_eq!(
+        ok("by new key", store.room_by_stream_key(&new_key)).await,
+        None
+    );
+    assert_eq!(
+        ok("by newest", store.room_by_stream_key(&newest))
+            .await
+            .map(|r| r.stream_key),
+        Some(newest)
+    );
+}
+
 pub async fn rooms_listed_oldest_first<S: Rooms + ?Sized>(store: &S) {
     // Created out of time order, with ids that sort in yet another order.
     let base = unique("rl");

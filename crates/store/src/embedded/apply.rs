@@ -9,6 +9,8 @@ use super::keys::{
     owner_prefix, time_key,
 };
 use super::writer::{Drain, Reply, Writer};
+use liveshop_protocol::RoomId;
+
 use crate::{
     ChatLine, Epoch, LogKey, LotRecord, OrderRecord, PutOrder, RefreshFamily, Result, RoomRecord,
     Rotation, Snapshot, StoreError, StoredEvent, UserRecord,
@@ -228,6 +230,30 @@ impl Writer {
             id.to_vec(),
         );
         Ok(Reply::Done)
+    }
+
+    /// Replaces a room's stream key. The old key's index entry is kept: it
+    /// stays reserved to the room and still names it (see
+    /// [`crate::Rooms::replace_stream_key`]).
+    pub(crate) fn replace_stream_key(
+        &mut self,
+        d: &mut Drain,
+        room: &RoomId,
+        new_key: &str,
+    ) -> Result<Reply> {
+        check_key_len("stream key", new_key)?;
+        let id = room.as_str().as_bytes();
+        let Some(bytes) = d.get(Table::Rooms, id)? else {
+            return Ok(Reply::Room(None));
+        };
+        let mut record: RoomRecord = decode("room", id, &bytes)?;
+        if d.get(Table::RoomKeys, new_key.as_bytes())?.is_some() {
+            return Err(StoreError::Conflict("stream key".into()));
+        }
+        record.stream_key = new_key.to_owned();
+        d.put(Table::Rooms, id.to_vec(), encode("room", &record)?);
+        d.put(Table::RoomKeys, new_key.as_bytes().to_vec(), id.to_vec());
+        Ok(Reply::Room(Some(record)))
     }
 
     pub(crate) fn create_lot(&mut self, d: &mut Drain, lot: &LotRecord) -> Result<Reply> {

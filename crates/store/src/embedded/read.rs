@@ -156,7 +156,26 @@ pub(crate) fn family(t: &Tables, family: &str) -> Result<Option<RefreshFamily>> 
 }
 
 pub(crate) fn room_by_stream_key(t: &Tables, key: &str) -> Result<Option<RoomRecord>> {
-    by_unique(t, Table::RoomKeys, Table::Rooms, "room", key)
+    let room: Option<RoomRecord> = by_unique(t, Table::RoomKeys, Table::Rooms, "room", key)?;
+    // The index keeps replaced keys (they stay reserved to their room):
+    // only the room's current key finds it.
+    Ok(room.filter(|r| r.stream_key == key))
+}
+
+/// The room id a stream key was issued to (current or replaced).
+pub(crate) fn stream_key_owner(t: &Tables, key: &str) -> Result<Option<String>> {
+    if key.len() > MAX_KEY_LEN {
+        return Ok(None);
+    }
+    let id = t
+        .ks(Table::RoomKeys)
+        .get(key.as_bytes())
+        .map_err(|e| fjall_err("reading the stream key index", e))?;
+    id.map(|id| {
+        String::from_utf8(id.to_vec())
+            .map_err(|_| StoreError::Corrupt("stream key index: room id is not UTF-8".into()))
+    })
+    .transpose()
 }
 
 pub(crate) fn rooms(t: &Tables) -> Result<Vec<RoomRecord>> {

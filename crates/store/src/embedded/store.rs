@@ -9,8 +9,8 @@ use super::writer::{Op, Reply};
 use super::{EmbeddedStore, read, unexpected};
 use crate::{
     ChatHistory, ChatLine, Epoch, EventLog, LogKey, LotRecord, Lots, OrderRecord, Orders, PutOrder,
-    RefreshFamily, RefreshTokens, Result, RoomRecord, Rooms, Rotation, Snapshot, StoredEvent,
-    UserRecord, Users,
+    RefreshFamily, RefreshTokens, Result, RoomRecord, Rooms, Rotation, Snapshot, StoreError,
+    StoredEvent, UserRecord, Users,
 };
 
 #[async_trait]
@@ -128,6 +128,29 @@ impl Rooms for EmbeddedStore {
         let key = stream_key.to_owned();
         self.on_pool(move |t| read::room_by_stream_key(t, &key))
             .await
+    }
+
+    async fn replace_stream_key(&self, room: &RoomId, new_key: &str) -> Result<Option<RoomRecord>> {
+        let op = Op::ReplaceStreamKey {
+            room: room.clone(),
+            new_key: new_key.to_owned(),
+        };
+        match self.submit(op).await? {
+            Reply::Room(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn stream_key_owner(&self, stream_key: &str) -> Result<Option<RoomId>> {
+        let key = stream_key.to_owned();
+        let id = self
+            .on_pool(move |t| read::stream_key_owner(t, &key))
+            .await?;
+        id.map(|id| {
+            RoomId::new(id)
+                .map_err(|e| StoreError::Corrupt(format!("stream key index: bad room id: {e}")))
+        })
+        .transpose()
     }
 
     async fn rooms(&self) -> Result<Vec<RoomRecord>> {

@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::{mpsc, oneshot};
 
+use liveshop_protocol::RoomId;
+
 use super::keys::{LogState, NEXT_ORDINAL, Table, Tables, fjall_err, u64_be};
 use crate::{
     ChatLine, Epoch, LogKey, LotRecord, OrderRecord, PutOrder, RefreshFamily, Result, RoomRecord,
@@ -59,6 +61,10 @@ pub(crate) enum Op {
     },
     RevokeFamily(String),
     CreateRoom(RoomRecord),
+    ReplaceStreamKey {
+        room: RoomId,
+        new_key: String,
+    },
     CreateLot(LotRecord),
     PutOrder(OrderRecord),
     AppendChat(ChatLine),
@@ -71,6 +77,7 @@ pub(crate) enum Reply {
     Epoch(Epoch),
     Rotation(Rotation),
     PutOrder(PutOrder),
+    Room(Option<RoomRecord>),
 }
 
 pub(crate) struct Request {
@@ -212,6 +219,7 @@ impl Writer {
             } => self.rotate(d, &family, &presented, next, expires_ms, now_ms),
             Op::RevokeFamily(f) => self.revoke_family(d, &f),
             Op::CreateRoom(r) => self.create_room(d, &r),
+            Op::ReplaceStreamKey { room, new_key } => self.replace_stream_key(d, &room, &new_key),
             Op::CreateLot(l) => self.create_lot(d, &l),
             Op::PutOrder(o) => self.put_order(d, &o),
             Op::AppendChat(c) => self.append_chat(d, &c),

@@ -142,6 +142,22 @@ impl RefreshTokens for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// The room id a stream key's index entry holds. Not `get_bytes`: its
+    /// error names the Redis key, which contains the stream key, a secret
+    /// that must not reach a log.
+    async fn stream_key_target(&self, stream_key: &str) -> Result<Option<Vec<u8>>> {
+        redis::cmd("GET")
+            .arg(self.key("roomkey", stream_key))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| unavailable("reading a stream key", e))
+    }
+}
+
+/// Attempts of a compare-and-set write before giving up.
+const MAX_CAS_ATTEMPTS: usize = 5;
+
 fn user_id(s: &str) -> Result<UserId> {
     UserId::new(s).map_err(|e| StoreError::Corrupt(format!("bad user id {s:?}: {e}")))
 }
@@ -178,11 +194,58 @@ impl Rooms for RedisStore {
     }
 
     async fn room_by_stream_key(&self, stream_key: &str) -> Result<Option<RoomRecord>> {
-        let Some(id) = self.get_bytes(&self.key("roomkey", stream_key)).await? else {
+        let Some(id) = self.stream_key_target(stream_key).await? else {
             return Ok(None);
         };
         let id = String::from_utf8_lossy(&id);
-        self.get_record("room", &self.key("room", &id)).await
+        let room: Option<RoomRecord> = self.get_record("room", &self.key("room", &id)).await?;
+        // The index keeps replaced keys (reserved to their room): only the
+        // room's current key finds it.
+        Ok(room.filter(|r| r.stream_key == stream_key))
+    }
+
+    async fn replace_stream_key(&self, room: &RoomId, new_key: &str) -> Result<Option<RoomRecord>> {
+        let room_key = self.key("room", room.as_str());
+        // Compare-and-set on the record: another writer (a concurrent
+        // replacement) makes the script refuse, and the record is read again.
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(current) = self.get_bytes(&room_key).await? else {
+                return Ok(None);
+            };
+            let mut record: RoomRecord = decode("room", &room_key, &current)?;
+            record.stream_key = new_key.to_owned();
+            let code: i64 = self
+                .scripts
+                .replace_key
+                .key(&room_key)
+                .key(self.key("roomkey", new_key))
+                .arg(current)
+                .arg(encode("room", &record)?)
+                .arg(room.as_str())
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(|e| unavailable(&format!("replacing the stream key of {room}"), e))?;
+            match code {
+                0 => return Ok(Some(record)),
+                1 => return Ok(None),
+                2 => continue,
+                3 => return Err(StoreError::Conflict("stream key".into())),
+                other => return Err(bad_reply("replace stream key", &other)),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "room {room} kept changing while its stream key was replaced"
+        )))
+    }
+
+    async fn stream_key_owner(&self, stream_key: &str) -> Result<Option<RoomId>> {
+        let Some(id) = self.stream_key_target(stream_key).await? else {
+            return Ok(None);
+        };
+        let id = String::from_utf8_lossy(&id);
+        RoomId::new(id.as_ref())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("stream key index: bad room id: {e}")))
     }
 
     async fn rooms(&self) -> Result<Vec<RoomRecord>> {

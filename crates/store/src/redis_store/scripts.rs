@@ -63,6 +63,21 @@ if #KEYS >= 3 then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2]) end
 return 0
 "#;
 
+/// KEYS: room record, the new key's index entry. ARGV: the room record as
+/// read (compare-and-set: a concurrent change makes the caller read again),
+/// the record with the new key, room id. The old key's entry is kept (it
+/// stays reserved to the room). 0 ok, 1 no such room, 2 record changed,
+/// 3 key taken.
+const REPLACE_KEY: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 1 end
+if cur ~= ARGV[1] then return 2 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 3 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+return 0
+"#;
+
 /// KEYS: record, ordering zset. ARGV: value, score, id. 1 if it exists.
 const CREATE_LISTED: &str = r#"
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
@@ -137,6 +152,7 @@ pub(super) struct Scripts {
     pub snapshot: Script,
     pub create_indexed: Script,
     pub create_listed: Script,
+    pub replace_key: Script,
     pub create_family: Script,
     pub rotate: Script,
     pub revoke: Script,
@@ -151,6 +167,7 @@ impl Scripts {
             snapshot: Script::new(&format!("{GE}{FENCE}{SNAPSHOT}")),
             create_indexed: Script::new(CREATE_INDEXED),
             create_listed: Script::new(CREATE_LISTED),
+            replace_key: Script::new(REPLACE_KEY),
             create_family: Script::new(CREATE_FAMILY),
             rotate: Script::new(&format!("{GE}{ROTATE}")),
             revoke: Script::new(REVOKE),

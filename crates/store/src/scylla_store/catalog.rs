@@ -8,6 +8,9 @@ use liveshop_protocol::{LotId, RoomId};
 use super::{FETCH_CONCURRENCY, ScyllaStore, decode, encode, to_i64};
 use crate::{LotRecord, Lots, Result, RoomRecord, Rooms, StoreError};
 
+/// Attempts of a compare-and-set write before giving up.
+const MAX_CAS_ATTEMPTS: usize = 5;
+
 #[async_trait]
 impl Rooms for ScyllaStore {
     async fn create_room(&self, room: &RoomRecord) -> Result<()> {
@@ -89,6 +92,65 @@ impl Rooms for ScyllaStore {
             .room(&id)
             .await?
             .filter(|room| room.stream_key == stream_key))
+    }
+
+    async fn replace_stream_key(&self, room: &RoomId, new_key: &str) -> Result<Option<RoomRecord>> {
+        let id = room.as_str();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(mut record) = self.room(room).await? else {
+                return Ok(None);
+            };
+            let old_key = std::mem::replace(&mut record.stream_key, new_key.to_owned());
+            if old_key == new_key {
+                // Issued already (to this room), as the other backends see it.
+                return Err(StoreError::Conflict("stream key".into()));
+            }
+            // 1. Claim the new key for the room (as `create_room` does). A
+            // crash after this leaves it reserved to the room, unused:
+            // harmless, `room_by_stream_key` follows the room's record.
+            let claim = self
+                .lwt(
+                    "claiming a stream key",
+                    &self.st.claim_stream_key,
+                    (new_key, id),
+                )
+                .await?;
+            if !claim.applied {
+                let holder = if claim.has("room_id") {
+                    claim.text("room_id")?.map(str::to_owned)
+                } else {
+                    self.stream_key_holder(new_key).await?
+                };
+                if holder.as_deref() != Some(id) {
+                    return Err(StoreError::Conflict("stream key".into()));
+                }
+            }
+            // 2. Switch the room's record to it, only if no one changed the
+            // key meanwhile. The old key's claim is kept: it stays reserved
+            // to the room and still names it (`stream_key_owner`).
+            let bytes = encode("room", &record)?;
+            let values = (new_key, bytes.as_slice(), id, old_key.as_str());
+            let switched = self
+                .lwt("replacing a stream key", &self.st.switch_stream_key, values)
+                .await?;
+            if switched.applied {
+                return Ok(Some(record));
+            }
+            // A concurrent replacement won: read the record again.
+        }
+        Err(StoreError::Conflict(format!(
+            "room {id} kept changing while its stream key was replaced"
+        )))
+    }
+
+    async fn stream_key_owner(&self, stream_key: &str) -> Result<Option<RoomId>> {
+        self.stream_key_holder(stream_key)
+            .await?
+            .map(|id| {
+                RoomId::new(&id)
+                    .map_err(|e| StoreError::Corrupt(format!("stream key -> bad room id: {e}")))
+            })
+            .transpose()
     }
 
     async fn rooms(&self) -> Result<Vec<RoomRecord>> {

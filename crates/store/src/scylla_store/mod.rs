@@ -70,6 +70,10 @@
 //! - `create_room` (`catalog.rs`): claim the stream key (LWT), then insert the room (LWT);
 //!   a room-id conflict releases the key. A crash between leaves an unused,
 //!   random stream key claimed: harmless.
+//! - `replace_stream_key` (`catalog.rs`): claim the new key (LWT), then
+//!   switch the room's record to it (LWT `IF stream_key = :old`). A crash
+//!   between leaves the new key reserved to the room, unused: harmless. The
+//!   old key's claim is never released (it stays reserved to the room).
 //! - `create_lot`, `put_order`: index rows first (idempotent upserts), the
 //!   record last (LWT); listings skip index rows without a matching record.
 //! - `put_order` with an idempotency key claims `(buyer, key)` first with the

@@ -159,6 +159,9 @@ statements! {
     insert_room: Lwt =>
         "INSERT INTO {ks}.rooms (room_id, stream_key, created_ms, record) VALUES (?, ?, ?, ?) \
          IF NOT EXISTS";
+    /// Compare-and-set on the room's current key (`replace_stream_key`).
+    switch_stream_key: Lwt =>
+        "UPDATE {ks}.rooms SET stream_key = ?, record = ? WHERE room_id = ? IF stream_key = ?";
     select_room: Read =>
         "SELECT record FROM {ks}.rooms WHERE room_id = ?";
     /// A full scan (v1): every room, in token order.
