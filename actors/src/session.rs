@@ -84,8 +84,8 @@ impl SessionState {
     fn deliver(&mut self, notice: Notice) {
         let user = &self.user;
         let counters = &self.shared.counters;
-        self.conns
-            .retain(|conn| match conn.offer(Outbound::Notice(Box::new(notice.clone()))) {
+        self.conns.retain(
+            |conn| match conn.offer(Outbound::Notice(Box::new(notice.clone()))) {
                 Offer::Sent => true,
                 Offer::Full => {
                     tracing::debug!(%user, conn = conn.id, "notice dropped: queue full");
@@ -94,6 +94,7 @@ impl SessionState {
                     true
                 }
                 Offer::Closed => false,
-            });
+            },
+        );
     }
 }
