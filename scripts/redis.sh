@@ -8,14 +8,7 @@ if command -v redis-server >/dev/null 2>&1; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-else
-    SUDO=(sudo)
-fi
-
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+bash "$(dirname "$0")/apt-install.sh" redis-server
 command -v redis-server >/dev/null 2>&1 || {
     echo "redis-server is still not on PATH after installing it" >&2
     exit 1

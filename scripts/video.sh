@@ -14,15 +14,10 @@ if command -v nginx >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1 \
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-else
-    SUDO=(sudo)
-fi
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
 
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    nginx libnginx-mod-rtmp ffmpeg
+bash "$(dirname "$0")/apt-install.sh" nginx libnginx-mod-rtmp ffmpeg
 # The package's own service (port 80) is of no use to the tests.
 if command -v systemctl >/dev/null 2>&1; then
     "${SUDO[@]}" systemctl stop nginx >/dev/null 2>&1 || true
