@@ -12,6 +12,7 @@ bash scripts/redis.sh
 # (node/tests/video.rs starts its own nginx on free loopback ports; the
 # package's own nginx service is not used).
 bash scripts/video.sh
+bash scripts/browser.sh
 
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 

@@ -113,6 +113,9 @@ pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result
             rates: config.rate_limits.into(),
             ..Limits::default()
         },
+        web: liveshop_gateway::WebConfig {
+            hls_js_url: config.web.hls_js_url.trim().to_owned(),
+        },
         ..GatewayConfig::default()
     };
     if gateway.password_cost.is_weak() {

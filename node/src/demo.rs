@@ -35,6 +35,11 @@ impl fmt::Display for DemoInfo {
             f,
             "demo: seller {SELLER} / {PASSWORD}, buyer {BUYER} / {PASSWORD}"
         )?;
+        writeln!(
+            f,
+            "demo: open    http://{a}/r/{}  (the web client)",
+            self.room
+        )?;
         writeln!(f, "demo: room    http://{a}/api/v1/rooms/{}", self.room)?;
         for (what, lot) in &self.lots {
             writeln!(f, "demo: {what:<7} http://{a}/api/v1/lots/{lot}")?;

@@ -28,6 +28,29 @@ pub struct GatewayConfig {
     /// Cost of the Argon2id hashes of new passwords.
     pub password_cost: PasswordCost,
     pub limits: Limits,
+    /// The web client served at `/` ([`crate::web`]).
+    pub web: WebConfig,
+}
+
+/// The web client's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    /// Where pages load hls.js from, in browsers without native HLS (all
+    /// but Safari and recent Chromium). Its origin is allowed in the pages'
+    /// Content-Security-Policy. A path (`/...`) means this node serves it.
+    pub hls_js_url: String,
+}
+
+/// hls.js from a public CDN, pinned to one release so every node serves
+/// pages with the same player.
+pub const DEFAULT_HLS_JS_URL: &str = "https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js";
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            hls_js_url: DEFAULT_HLS_JS_URL.into(),
+        }
+    }
 }
 
 /// The Argon2id cost of new password hashes. Every stored hash carries its
@@ -83,6 +106,7 @@ impl Default for GatewayConfig {
             room_heartbeat: Duration::from_secs(5),
             password_cost: PasswordCost::default(),
             limits: Limits::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -97,6 +121,7 @@ impl fmt::Debug for GatewayConfig {
             .field("rtmp_url", &self.rtmp_url)
             .field("room_heartbeat", &self.room_heartbeat)
             .field("limits", &self.limits)
+            .field("web", &self.web)
             .finish()
     }
 }

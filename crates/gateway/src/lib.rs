@@ -62,6 +62,7 @@
 //! - `ws/`: the handshake (`upgrade.rs`), the connection task (`conn.rs`),
 //!   requests (`requests.rs`) and their replies (`replies.rs`), outbound
 //!   frames (`outbox.rs`).
+//! - `web.rs`: the web client (pages and ES modules embedded from `web/`).
 //! - `limits.rs`: rate limiters. `metrics.rs`: metric names, the recorder,
 //!   the HTTP middleware. `util.rs`: time, randomness, hex.
 
@@ -77,9 +78,12 @@ pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod util;
+pub mod web;
 pub mod ws;
 
-pub use config::{GatewayConfig, Limits, PasswordCost, Rate, RateLimits};
+pub use config::{
+    DEFAULT_HLS_JS_URL, GatewayConfig, Limits, PasswordCost, Rate, RateLimits, WebConfig,
+};
 pub use context::{ApiContext, ConfigError};
 pub use error::Error;
 pub use metrics::install_metrics;

@@ -18,13 +18,14 @@ use crate::context::ApiContext;
 use crate::error::Error;
 use crate::net::accept::Acceptor;
 
-/// The whole application: the HTTP API, `/ws`, the operational endpoints,
-/// 404/405 in the contract's error shape, the body limit, HTTP metrics, and
-/// panics answered as `internal` errors.
+/// The whole application: the HTTP API, `/ws`, the web client, the
+/// operational endpoints, 404/405 in the contract's error shape, the body
+/// limit, HTTP metrics, and panics answered as `internal` errors.
 pub fn router(ctx: ApiContext) -> Router {
     let max_body = ctx.config().limits.max_body_bytes;
     crate::http::api_router()
         .merge(crate::ws::router())
+        .merge(crate::web::router())
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -94,6 +94,26 @@ pub struct Config {
     /// The shared hot state: `cache = "memory"` (default) or `"redis"`, or
     /// a `[cache]` table.
     pub cache: CacheConfig,
+    /// The web client served at `/`.
+    pub web: WebSection,
+}
+
+/// `[web]`: the web client's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSection {
+    /// Where pages load hls.js from in browsers without native HLS: an
+    /// absolute http(s) URL (its origin is allowed by the pages'
+    /// Content-Security-Policy) or a path on this node.
+    pub hls_js_url: String,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        WebSection {
+            hls_js_url: liveshop_gateway::DEFAULT_HLS_JS_URL.into(),
+        }
+    }
 }
 
 /// Bounds on connections. One process may hold about as many sockets as its
@@ -261,6 +281,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             scylla: ScyllaConfig::default(),
             cache: CacheConfig::default(),
+            web: WebSection::default(),
         }
     }
 }
@@ -415,6 +436,13 @@ impl Config {
                     "rate_limits.{name}: per_second and burst must be positive"
                 )));
             }
+        }
+        let url = self.web.hls_js_url.trim();
+        let absolute = url.starts_with("https://") || url.starts_with("http://");
+        if !(absolute || url.starts_with('/')) || url.chars().any(char::is_whitespace) {
+            return Err(ConfigError::Invalid(
+                "web.hls_js_url must be an http(s) URL or a path starting with /".into(),
+            ));
         }
         if self.actors.room_tick_ms == 0 || self.actors.conn_queue == 0 {
             return Err(ConfigError::Invalid(

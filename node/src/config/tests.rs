@@ -12,6 +12,7 @@ fn the_example_config_parses_to_the_defaults() {
     assert_eq!(file.data_dir, defaults.data_dir);
     assert_eq!(file.actors.room_tick_ms, defaults.actors.room_tick_ms);
     assert_eq!(file.cache, defaults.cache);
+    assert_eq!(file.web, defaults.web);
 }
 
 #[test]
@@ -140,4 +141,30 @@ fn the_password_cost_defaults_to_argon2s_and_refuses_what_argon2_refuses() {
     let bad: Config = toml::from_str("[auth]\nargon2_memory_kib = 1\n").unwrap();
     let err = bad.check().unwrap_err();
     assert!(err.to_string().contains("argon2"), "{err}");
+}
+
+#[test]
+fn the_web_client_loads_hls_js_from_a_url_or_a_path() {
+    let d = Config::default();
+    assert_eq!(d.web.hls_js_url, liveshop_gateway::DEFAULT_HLS_JS_URL);
+    assert!(d.web.hls_js_url.starts_with("https://"));
+    let c: Config = toml::from_str("[web]\nhls_js_url = \"/assets/vendor/hls.min.js\"\n").unwrap();
+    c.check().unwrap();
+    assert_eq!(c.web.hls_js_url, "/assets/vendor/hls.min.js");
+    for bad in [
+        "hls.min.js",
+        "javascript:alert(1)",
+        "https://cdn.example/a b.js",
+    ] {
+        let c = Config {
+            web: WebSection {
+                hls_js_url: bad.into(),
+            },
+            ..Config::default()
+        };
+        let err = c.check().unwrap_err();
+        assert!(err.to_string().contains("web.hls_js_url"), "{bad}: {err}");
+    }
+    let err = toml::from_str::<Config>("[web]\nhls = \"x\"\n").unwrap_err();
+    assert!(err.to_string().contains("hls"), "{err}");
 }

@@ -1,0 +1,116 @@
+// The room's video: HLS from the room's `hls_url`. Natively where the
+// browser plays HLS itself (Safari, recent Chromium); otherwise with hls.js,
+// loaded on first use from the URL the node's configuration names
+// (`[web] hls_js_url`, served to pages as /config.js), with low-latency
+// settings so viewers stay a few seconds behind the seller.
+
+import config from '/config.js';
+
+let hlsLoading = null;
+
+/** Loads hls.js once (a classic script that defines `window.Hls`). */
+function loadHlsJs() {
+  if (window.Hls) return Promise.resolve(window.Hls);
+  if (!hlsLoading) {
+    hlsLoading = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = config.hls_js_url;
+      script.async = true;
+      script.crossOrigin = 'anonymous';
+      script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('no Hls')));
+      script.onerror = () => {
+        hlsLoading = null;
+        reject(new Error('hls.js did not load'));
+      };
+      document.head.append(script);
+    });
+  }
+  return hlsLoading;
+}
+
+/** A stalled player (no progress for this long) starts over. */
+const STALL_MS = 6000;
+
+/**
+ * Plays `url` in `video` (muted: browsers only autoplay muted video; the
+ * page offers an unmute button). `onState(state)` hears `playing`,
+ * `waiting` and `error`. Returns a function that stops playback.
+ *
+ * A room goes live a moment before its first segment exists, and a native
+ * player that finds no playlist gives up for good; so a player that makes
+ * no progress for STALL_MS starts over, for as long as the page plays.
+ */
+export function play(video, url, onState) {
+  let hls = null;
+  let stopped = false;
+  let lastTime = -1;
+  let lastProgress = Date.now();
+  video.muted = true;
+  video.playsInline = true;
+  const events = {
+    playing: () => onState('playing'),
+    waiting: () => onState('waiting'),
+    error: () => onState('error'),
+  };
+  for (const [name, fn] of Object.entries(events)) video.addEventListener(name, fn);
+  const resume = () => video.play().catch(() => onState('paused'));
+
+  const start = () => {
+    if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url;
+      resume();
+      return;
+    }
+    loadHlsJs().then((Hls) => {
+      if (stopped) return;
+      if (!Hls.isSupported()) {
+        onState('error');
+        return;
+      }
+      hls = new Hls({
+        lowLatencyMode: true,
+        liveSyncDurationCount: 2,
+        liveMaxLatencyDurationCount: 5,
+        maxLiveSyncPlaybackRate: 1.5,
+        backBufferLength: 30,
+        manifestLoadingMaxRetry: 6,
+        levelLoadingMaxRetry: 6,
+      });
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        else onState('error');
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      resume();
+    }).catch(() => onState('error'));
+  };
+
+  const teardown = () => {
+    if (hls) hls.destroy();
+    hls = null;
+    video.removeAttribute('src');
+    video.load();
+  };
+
+  const watchdog = setInterval(() => {
+    if (video.paused && video.readyState >= 2) return; // paused on purpose
+    if (video.currentTime !== lastTime) {
+      lastTime = video.currentTime;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > STALL_MS) {
+      lastProgress = Date.now();
+      teardown();
+      start();
+    }
+  }, 1000);
+
+  start();
+  return () => {
+    stopped = true;
+    clearInterval(watchdog);
+    for (const [name, fn] of Object.entries(events)) video.removeEventListener(name, fn);
+    teardown();
+  };
+}
