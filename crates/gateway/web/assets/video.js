@@ -28,8 +28,13 @@ function loadHlsJs() {
   return hlsLoading;
 }
 
-/** A stalled player (no progress for this long) starts over. */
+/**
+ * A stalled player (no progress for this long) starts over; each start
+ * that makes no progress doubles the wait (up to STALL_MAX_MS), so a slow
+ * first load on a busy phone is not cut off again and again.
+ */
 const STALL_MS = 6000;
+const STALL_MAX_MS = 30000;
 
 /**
  * Plays `url` in `video` (muted: browsers only autoplay muted video; the
@@ -38,13 +43,14 @@ const STALL_MS = 6000;
  *
  * A room goes live a moment before its first segment exists, and a native
  * player that finds no playlist gives up for good; so a player that makes
- * no progress for STALL_MS starts over, for as long as the page plays.
+ * no progress for a while starts over, for as long as the page plays.
  */
 export function play(video, url, onState) {
   let hls = null;
   let stopped = false;
   let lastTime = -1;
   let lastProgress = Date.now();
+  let stallMs = STALL_MS;
   video.muted = true;
   video.playsInline = true;
   const events = {
@@ -99,8 +105,10 @@ export function play(video, url, onState) {
     if (video.currentTime !== lastTime) {
       lastTime = video.currentTime;
       lastProgress = Date.now();
-    } else if (Date.now() - lastProgress > STALL_MS) {
+      stallMs = STALL_MS;
+    } else if (Date.now() - lastProgress > stallMs) {
       lastProgress = Date.now();
+      stallMs = Math.min(stallMs * 2, STALL_MAX_MS);
       teardown();
       start();
     }
