@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use liveshop_domain::{Rejection, Replay, Room, RoomChange, RoomCommand, RoomDef, Sequenced};
-use liveshop_protocol::{LotId, RoomEvent, RoomId, RoomStatus, RoomView, Snapshot};
+use liveshop_protocol::{LotId, Notice, RoomEvent, RoomId, RoomStatus, RoomView, Snapshot, UserId};
 use liveshop_store::{ChatLine, Epoch, LogKey, RoomRecord};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
 use tokio::task::JoinHandle;
@@ -179,10 +179,22 @@ impl Actor for RoomActor {
                     _ => None,
                 };
                 let out = state.room.handle(cmd, now_ms());
+                // Taken before `commit` consumes the changes.
+                let banned: Vec<UserId> = out
+                    .changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        RoomChange::Banned { user } => Some(user.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 match state.commit(&myself, out.changes, out.published).await {
                     Ok(()) => {
                         if let Some(lot) = added {
                             state.lot_added(&myself, lot).await;
+                        }
+                        for user in &banned {
+                            state.drop_banned(user);
                         }
                         answer(reply, Ok(out.reply));
                     }
@@ -354,6 +366,30 @@ impl RoomState {
                     }
                 });
             }
+        }
+    }
+
+    /// A user was just banned: their connections that joined the room stop
+    /// receiving it, and each is told so with the `banned` notice (after
+    /// every event already queued for it). A connection whose queue is full
+    /// is lagged instead: its resynchronisation is refused (banned), so the
+    /// gateway closes it, and nothing of the room reaches it either way.
+    fn drop_banned(&mut self, user: &UserId) {
+        let room = self.record.room_id.clone();
+        let before = self.subscribers.len();
+        self.subscribers.retain(|_, conn| {
+            if conn.user.as_ref() != Some(user) {
+                return true;
+            }
+            let notice = Notice::Banned { room: room.clone() };
+            if conn.offer(Outbound::Notice(Box::new(notice))) == Offer::Full {
+                conn.lagged(room.clone());
+            }
+            false
+        });
+        if self.subscribers.len() != before {
+            tracing::debug!(%room, %user, "banned user's connections left the room");
+            self.count_viewers();
         }
     }
 

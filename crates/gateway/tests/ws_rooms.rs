@@ -267,3 +267,111 @@ async fn a_reader_that_falls_behind_is_told_and_resynchronised_without_gaps() {
     assert_ok(&slow.request(json!({"type": "ping"})).await);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_host_mutes_and_bans_and_nobody_else_can() {
+    let server = TestServer::start().await;
+    let (seller, buyer, room) = room_with_users(&server).await;
+    let other = server.api().register("other", "buyer").await;
+    let mut host = server.ws(Some(&seller.token)).await;
+    let mut ws = server.ws(Some(&buyer.token)).await;
+    let mut watcher = server.ws(Some(&other.token)).await;
+    assert_ok(&ws.request(json!({"type": "join", "room": room})).await);
+    assert_ok(&watcher.request(json!({"type": "join", "room": room})).await);
+    let moderate = |user: &str, action: &str| json!({"type": "moderate", "room": room, "user": user, "action": action});
+    let chat = |text: &str| json!({"type": "chat", "room": room, "text": text});
+    let like = json!({"type": "like", "room": room, "count": 1});
+
+    // Only the host moderates; signed-out connections are told to sign in.
+    assert_ws_error(
+        &watcher.request(moderate(&buyer.id, "mute")).await,
+        "forbidden",
+    );
+    assert_ws_error(&ws.request(moderate(&other.id, "ban")).await, "forbidden");
+    let mut anon = server.ws(None).await;
+    assert_ws_error(
+        &anon.request(moderate(&buyer.id, "mute")).await,
+        "unauthorized",
+    );
+
+    // Bad input: a clear error, the connection stays usable.
+    let unknown = host
+        .request(json!({"type": "moderate", "room": room, "user": buyer.id, "action": "kick"}))
+        .await;
+    assert_ws_error(&unknown, "bad_request");
+    assert!(
+        unknown["message"].as_str().unwrap().contains("kick"),
+        "{unknown}"
+    );
+    let missing = host
+        .request(json!({"type": "moderate", "room": room, "action": "mute"}))
+        .await;
+    assert_ws_error(&missing, "bad_request");
+    assert!(
+        missing["message"].as_str().unwrap().contains("user"),
+        "{missing}"
+    );
+    assert_ws_error(
+        &host.request(moderate("nobody-like-this", "mute")).await,
+        "not_found",
+    );
+    assert_ws_error(
+        &host
+            .request(json!({"type": "moderate", "room": "no-such-room", "user": buyer.id, "action": "mute"}))
+            .await,
+        "not_found",
+    );
+    assert_ws_error(
+        &host.request(moderate(&seller.id, "mute")).await,
+        "bad_request",
+    );
+
+    // Muted: chat refused, likes still count; unmuted: chat again.
+    assert_ok(&host.request(moderate(&buyer.id, "mute")).await);
+    assert_ws_error(&ws.request(chat("can I talk?")).await, "forbidden");
+    assert_ok(&ws.request(like.clone()).await);
+    assert_ok(&host.request(moderate(&buyer.id, "unmute")).await);
+    assert_ok(&ws.request(chat("back again")).await);
+
+    // Banned: the joined connection is told and stops getting the room.
+    assert_ok(&host.request(moderate(&buyer.id, "ban")).await);
+    let notice = ws.next_matching(|v| v["type"] == "notice").await;
+    assert_eq!(
+        notice["notice"],
+        json!({"kind": "banned", "room": room}),
+        "{notice}"
+    );
+    assert_ok(&host.request(chat("after the ban")).await);
+    let seen = watcher
+        .next_matching(|v| v["type"] == "event" && v["event"]["text"] == "after the ban")
+        .await;
+    assert_eq!(seen["room"], room.as_str());
+    // The event reached the others; give the banned connection the chance
+    // to (wrongly) receive it before its ping is answered.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    ws.send(json!({"type": "ping", "rid": "after-ban"})).await;
+    loop {
+        let v = ws.next().await;
+        if v["rid"] == "after-ban" {
+            break;
+        }
+        assert_ne!(v["type"], "event", "a banned connection got {v}");
+    }
+    assert_ws_error(&ws.request(chat("hello?")).await, "forbidden");
+    assert_ws_error(&ws.request(like.clone()).await, "forbidden");
+    assert_ws_error(
+        &ws.request(json!({"type": "join", "room": room})).await,
+        "forbidden",
+    );
+    let mut fresh = server.ws(Some(&buyer.token)).await;
+    assert_ws_error(
+        &fresh.request(json!({"type": "join", "room": room})).await,
+        "forbidden",
+    );
+
+    // Unbanned: may join and chat again.
+    assert_ok(&host.request(moderate(&buyer.id, "unban")).await);
+    assert_ok(&fresh.request(json!({"type": "join", "room": room})).await);
+    assert_ok(&fresh.request(chat("thanks")).await);
+    server.stop().await;
+}

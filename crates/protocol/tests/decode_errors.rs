@@ -56,6 +56,54 @@ fn missing_type_and_wrong_field_types_keep_rid() {
 }
 
 #[test]
+fn bad_moderate_requests_are_bad_request_naming_the_problem() {
+    for (frame, names) in [
+        (
+            &br#"{"rid":"m","type":"moderate","room":"r1","user":"u1","action":"kick"}"#[..],
+            "kick",
+        ),
+        (
+            br#"{"rid":"m","type":"moderate","room":"r1","action":"mute"}"#,
+            "user",
+        ),
+        (
+            br#"{"rid":"m","type":"moderate","room":"r1","user":"u1"}"#,
+            "action",
+        ),
+        (
+            br#"{"rid":"m","type":"moderate","user":"u1","action":"ban"}"#,
+            "room",
+        ),
+        (
+            br#"{"rid":"m","type":"moderate","room":"r1","user":"","action":"ban"}"#,
+            "",
+        ),
+    ] {
+        for codec in CODECS {
+            let bytes = match codec {
+                Codec::Json => frame.to_vec(),
+                Codec::MsgPack => {
+                    let v: serde_json::Value = serde_json::from_slice(frame).unwrap();
+                    rmp_serde::to_vec_named(&v).unwrap()
+                }
+            };
+            let r = reject(codec, &bytes);
+            assert_eq!(
+                r.rid,
+                rid("m"),
+                "{codec:?} {}",
+                String::from_utf8_lossy(frame)
+            );
+            assert_eq!(r.error.code(), ErrorCode::BadRequest);
+            let ServerMessage::Error(e) = r.reply() else {
+                panic!("not an error reply")
+            };
+            assert!(e.message.contains(names), "{codec:?}: {}", e.message);
+        }
+    }
+}
+
+#[test]
 fn syntax_error_after_the_rid_keeps_rid() {
     let r = reject(
         Codec::Json,

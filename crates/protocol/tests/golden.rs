@@ -202,6 +202,44 @@ fn notice_shapes() {
         json_of(&msg),
         r#"{"type":"notice","notice":{"kind":"order","order":"L1:o2","status":"cancelled"}}"#
     );
+    let msg = ServerMessage::notice(Notice::Banned { room: room() });
+    assert_eq!(
+        json_of(&msg),
+        r#"{"type":"notice","notice":{"kind":"banned","room":"r1"}}"#
+    );
+}
+
+#[test]
+fn moderate_request_has_the_documented_shape() {
+    for (action, want) in [
+        ("mute", ModAction::Mute),
+        ("unmute", ModAction::Unmute),
+        ("ban", ModAction::Ban),
+        ("unban", ModAction::Unban),
+    ] {
+        let text = format!(
+            r#"{{"type":"moderate","rid":"m","room":"r1","user":"u1","action":"{action}"}}"#
+        );
+        let msg = client(&text);
+        assert_eq!(
+            msg,
+            ClientMessage::new(
+                rid("m"),
+                Request::Moderate {
+                    room: room(),
+                    user: user("u1"),
+                    action: want
+                }
+            )
+        );
+        assert_eq!(want.as_str(), action);
+        assert_eq!(msg.request.kind_name(), "moderate");
+        // And back: the same object, field for field.
+        let back: serde_json::Value =
+            serde_json::from_slice(&Codec::Json.encode_client(&msg).unwrap()).unwrap();
+        let sent: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, sent);
+    }
 }
 
 #[test]

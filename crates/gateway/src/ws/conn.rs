@@ -228,7 +228,14 @@ impl Conn {
                 Outbound::Events(batch) => {
                     frame.push_events(&batch, &mut self.session.delivered);
                 }
-                Outbound::Notice(notice) => frame.push(&ServerMessage::notice(*notice)),
+                Outbound::Notice(notice) => {
+                    // The room dropped this connection: forget it, so nothing
+                    // of it is sent any more and it is not resynchronised.
+                    if let Notice::Banned { room } = notice.as_ref() {
+                        self.session.delivered.remove(room);
+                    }
+                    frame.push(&ServerMessage::notice(*notice));
+                }
                 Outbound::Lagged { room } => {
                     let first_of_episode = self.lagged()?;
                     if first_of_episode {

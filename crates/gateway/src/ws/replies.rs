@@ -24,6 +24,15 @@ impl Refusal {
         Refusal::new(ErrorCode::NotFound, what)
     }
 
+    /// The same refusal, with `msg` instead of the domain's generic text
+    /// when it is the domain's `forbidden` (whose meaning the caller knows).
+    pub fn forbidden_as(self, msg: &'static str) -> Self {
+        match self {
+            Refusal::Rejected(Rejection::Forbidden) => Refusal::new(ErrorCode::Forbidden, msg),
+            other => other,
+        }
+    }
+
     pub fn into_message(self, rid: Option<RequestId>) -> ServerMessage {
         match self {
             Refusal::Rejected(Rejection::BidTooLow { min_amount }) => {

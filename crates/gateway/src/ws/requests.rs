@@ -3,10 +3,10 @@
 
 use governor::DefaultDirectRateLimiter;
 use liveshop_actors::{ActorError, ConnHandle, Joined};
-use liveshop_domain::{LotCommand, RoomCommand};
+use liveshop_domain::{LotCommand, Rejection, RoomCommand};
 use liveshop_protocol::{
-    ClientMessage, ErrorCode, LotId, Reply, Request, RequestId, RoomId, Secret, ServerMessage,
-    UserId,
+    ClientMessage, ErrorCode, LotId, ModAction, Reply, Request, RequestId, RoomId, Secret,
+    ServerMessage, UserId,
 };
 
 use super::outbox::Delivered;
@@ -108,7 +108,10 @@ impl Session {
                     name: me.name,
                     text,
                 };
-                Self::room(ctx, rid, &room, cmd).await
+                // The domain's `forbidden` here can only mean moderation.
+                Self::room(ctx, rid, &room, cmd)
+                    .await
+                    .map_err(|r| r.forbidden_as("the host has muted or banned you in this room"))
             }
             Request::Like { room, count } => {
                 let me = self.user()?;
@@ -117,7 +120,13 @@ impl Session {
                     user: me.user_id,
                     count,
                 };
-                Self::room(ctx, rid, &room, cmd).await
+                Self::room(ctx, rid, &room, cmd)
+                    .await
+                    .map_err(|r| r.forbidden_as("the host has banned you from this room"))
+            }
+            Request::Moderate { room, user, action } => {
+                let me = self.user()?;
+                Self::moderate(ctx, rid, room, me.user_id, user, action).await
             }
             Request::Pin { room, lot } => {
                 let me = self.user()?;
@@ -246,6 +255,49 @@ impl Session {
         ok(Reply::empty(rid))
     }
 
+    /// `moderate`: the host mutes, unmutes, bans or unbans `user`. The host
+    /// check comes first (the domain makes it again when it decides), so a
+    /// non-host learns nothing about which users exist; then an unknown
+    /// user is `not_found` rather than a durable entry nobody can match.
+    async fn moderate(
+        ctx: &ApiContext,
+        rid: Option<RequestId>,
+        room: RoomId,
+        by: UserId,
+        user: UserId,
+        action: ModAction,
+    ) -> Answer {
+        let view = Self::call(ctx, ctx.region().room_view(&room))
+            .await?
+            .map_err(|e| match e {
+                ActorError::NotFound => Refusal::not_found("no such room"),
+                other => other.into(),
+            })?;
+        if view.host != by {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only the room's host may moderate it",
+            ));
+        }
+        let known = Self::call(ctx, ctx.store().user(&user)).await?;
+        match known {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(Refusal::not_found("no such user")),
+            Err(err) => {
+                tracing::warn!(%err, "looking up a user to moderate");
+                let msg = "service unavailable; retry later";
+                return Err(Refusal::new(ErrorCode::Unavailable, msg));
+            }
+        }
+        let cmd = match action {
+            ModAction::Mute => RoomCommand::Mute { by, user },
+            ModAction::Unmute => RoomCommand::Unmute { by, user },
+            ModAction::Ban => RoomCommand::Ban { by, user },
+            ModAction::Unban => RoomCommand::Unban { by, user },
+        };
+        Self::room(ctx, rid, &room, cmd).await
+    }
+
     /// Signs the connection in. The same user again (a fresh token) is
     /// fine; another user is refused.
     async fn auth(&mut self, ctx: &ApiContext, token: Secret) -> Result<UserId, Refusal> {
@@ -284,7 +336,15 @@ impl Session {
             .map_err(|e| match e {
                 ActorError::NotFound => Refusal::not_found("no such room"),
                 other => other.into(),
-            })??;
+            })?
+            .map_err(|r| match r {
+                // The only reason a room refuses a join.
+                Rejection::Forbidden => Refusal::new(
+                    ErrorCode::Forbidden,
+                    "the host has banned you from this room",
+                ),
+                other => other.into(),
+            })?;
         Ok(self.joined(rid, room, since.unwrap_or(0), joined, false))
     }
 

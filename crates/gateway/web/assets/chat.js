@@ -43,10 +43,15 @@ export class Chat {
     this.list.replaceChildren();
   }
 
-  add(event, mine) {
-    const item = h('li', { class: mine ? 'chat-msg mine' : 'chat-msg' },
+  /**
+   * A message; `actions` (optional) is an element shown after it, such as
+   * the studio's moderation buttons. The line carries its sender's id
+   * (`data-user`) so those can be found again.
+   */
+  add(event, mine, actions) {
+    const item = h('li', { class: mine ? 'chat-msg mine' : 'chat-msg', 'data-user': event.user },
       h('span', { class: 'chat-name' }, mine ? 'you' : event.name), ' ',
-      h('span', { class: 'chat-text' }, event.text));
+      h('span', { class: 'chat-text' }, event.text), actions ? [' ', actions] : null);
     this.list.append(item);
     while (this.list.childElementCount > MAX_SHOWN) this.list.firstElementChild.remove();
     this.list.scrollTop = this.list.scrollHeight;

@@ -26,9 +26,14 @@ const state = {
   entered: new Set(), // raffle lots entered
   winners: new Map(), // lot id -> winners of a closed lot
   stale: true,
+  banned: false, // the host banned us (the `banned` notice)
   // The snapshot's room carries no `hls_url`; `GET /rooms/{id}` does.
   hlsUrl: null,
 };
+
+// Why chat is refused (`forbidden`): the host muted or banned us.
+const MUTED = 'The host has muted you in this room, so your messages are not sent. You can still watch and send hearts.';
+const BANNED = 'The host has removed you from this room. You can no longer watch it or chat here.';
 
 const banner = byId('conn-banner');
 const chat = new Chat(byId('chat-list'), byId('chat-form'), sendChat);
@@ -177,6 +182,15 @@ function notice(n) {
     case 'order':
       toast(`Your order is now ${n.status}.`, 'info');
       break;
+    case 'banned':
+      // The node stopped sending this room to us: say so instead of
+      // showing a room that silently stands still.
+      if (n.room !== roomId) break;
+      state.banned = true;
+      chat.system(BANNED);
+      setText(banner, BANNED);
+      banner.hidden = false;
+      break;
     default:
       break;
   }
@@ -259,7 +273,7 @@ async function sendChat(text) {
     await live.request({ type: 'chat', room: roomId, text });
   } catch (err) {
     throw new Error(explain(err, {
-      forbidden: 'You cannot chat in this room.',
+      forbidden: state.banned ? BANNED : MUTED,
       bad_request: 'Messages are 1 to 500 characters of plain text.',
     }));
   }

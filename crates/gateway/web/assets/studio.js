@@ -2,8 +2,8 @@
 // host), creating one, its RTMP URL and stream key (shown only when the
 // node hands them out: at creation and on `POST /rooms/{id}/stream_key`),
 // the encoder's state (`live` events), lots (create, pin, open, close),
-// bids, stock and chat as they arrive, viewers, and the seller's orders.
-// The contract has no mute or ban request, so there is no moderation here.
+// bids and stock as they arrive, viewers, the seller's orders, and the
+// room's chat with moderation (studio-chat.js).
 
 import { byId, fill, h, setText, copy, toast } from './dom.js';
 import { explain } from './errors.js';
@@ -11,6 +11,7 @@ import { money, plural, who } from './format.js';
 import { Live } from './live.js';
 import { mountAccount, signIn } from './auth-ui.js';
 import { renderLots, mountLotForm } from './studio-lots.js';
+import { StudioChat } from './studio-chat.js';
 import { ordersTable, lotTitles } from './order-table.js';
 import * as session from './session.js';
 
@@ -31,6 +32,19 @@ mountAccount();
 const banner = byId('conn-banner');
 const select = byId('room-select');
 const live = new Live({ status, snapshot, event, notice: () => {} }, session.token);
+const chat = new StudioChat({
+  list: byId('studio-chat-list'),
+  form: byId('studio-chat-form'),
+  send: async (text) => {
+    await live.whenReady();
+    await live.request({ type: 'chat', room: state.room, text });
+  },
+  moderate: async (user, action) => {
+    await live.whenReady();
+    await live.request({ type: 'moderate', room: state.room, user, action });
+  },
+  me: () => (session.user() ? session.user().user_id : null),
+});
 
 byId('studio-login').addEventListener('click', () => signIn({ reason: 'to host a room', role: 'seller' }));
 byId('room-form').addEventListener('submit', createRoom);
@@ -115,6 +129,7 @@ function choose(room) {
   state.view = null;
   state.lots = new Map();
   fill(byId('activity'));
+  chat.show(room);
   byId('console').hidden = false;
   byId('room-link').href = `/r/${encodeURIComponent(room)}`;
   showKey();
@@ -156,6 +171,7 @@ function status(s, detail) {
 
 function snapshot(room, snap) {
   if (room !== state.room) return;
+  if (snap.reset) chat.system('Reconnected. Some chat messages may be missing.');
   state.view = snap.room;
   state.lots = new Map(snap.lots.map((l) => [l.lot, l]));
   setEncoder(snap.room.status === 'live');
@@ -195,7 +211,7 @@ function event(room, ev) {
       break;
     case 'chat':
       state.names.set(ev.user, ev.name);
-      log(`${ev.name}: ${ev.text}`, 'chat');
+      chat.add(ev);
       break;
     default:
       break;

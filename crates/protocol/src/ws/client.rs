@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{HoldId, IdemKey, LotId, RequestId, RoomId};
+use crate::ids::{HoldId, IdemKey, LotId, RequestId, RoomId, UserId};
 use crate::money::Amount;
 use crate::secret::Secret;
 
@@ -90,7 +90,38 @@ pub enum Request {
     CloseLot {
         lot: LotId,
     },
+    /// Host only: mute, unmute, ban or unban `user` in `room`.
+    Moderate {
+        room: RoomId,
+        user: UserId,
+        action: ModAction,
+    },
     Ping,
+}
+
+/// What a `moderate` request does to the user it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModAction {
+    /// The user may no longer chat in the room (likes still count).
+    Mute,
+    Unmute,
+    /// The user may no longer join, chat or like; their connections that
+    /// joined the room stop receiving it.
+    Ban,
+    Unban,
+}
+
+impl ModAction {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModAction::Mute => "mute",
+            ModAction::Unmute => "unmute",
+            ModAction::Ban => "ban",
+            ModAction::Unban => "unban",
+        }
+    }
 }
 
 impl Request {
@@ -111,6 +142,7 @@ impl Request {
             Request::Pin { .. } => "pin",
             Request::OpenLot { .. } => "open_lot",
             Request::CloseLot { .. } => "close_lot",
+            Request::Moderate { .. } => "moderate",
             Request::Ping => "ping",
         }
     }
@@ -156,6 +188,11 @@ mod tests {
             },
             Request::OpenLot { lot: lot.clone() },
             Request::CloseLot { lot },
+            Request::Moderate {
+                room: room(),
+                user: UserId::new("u1").unwrap(),
+                action: ModAction::Ban,
+            },
             Request::Ping,
         ];
         for r in reqs {

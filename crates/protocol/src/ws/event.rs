@@ -196,6 +196,11 @@ pub enum Notice {
         lot: LotId,
         reason: QueueEndReason,
     },
+    /// The host banned you from `room`: this connection no longer receives
+    /// the room's events (it was joined to it), and may not join it again.
+    Banned {
+        room: RoomId,
+    },
 }
 
 /// Why a lot's queue ended.

@@ -105,9 +105,10 @@ pub fn request_index(r: &Request) -> usize {
         Request::OpenLot { .. } => 12,
         Request::CloseLot { .. } => 13,
         Request::Ping => 14,
+        Request::Moderate { .. } => 15,
     }
 }
-pub const REQUEST_VARIANTS: usize = 15;
+pub const REQUEST_VARIANTS: usize = 16;
 
 pub fn server_index(m: &ServerMessage) -> usize {
     match m {
@@ -144,9 +145,10 @@ pub fn notice_index(n: &Notice) -> usize {
         Notice::Order { .. } => 5,
         Notice::Lagged => 6,
         Notice::QueueEnded { .. } => 7,
+        Notice::Banned { .. } => 8,
     }
 }
-pub const NOTICE_VARIANTS: usize = 8;
+pub const NOTICE_VARIANTS: usize = 9;
 
 pub fn requests() -> Vec<Request> {
     vec![
@@ -195,6 +197,26 @@ pub fn requests() -> Vec<Request> {
         },
         Request::OpenLot { lot: lot() },
         Request::CloseLot { lot: lot() },
+        Request::Moderate {
+            room: room(),
+            user: user("u1"),
+            action: ModAction::Mute,
+        },
+        Request::Moderate {
+            room: room(),
+            user: user("u2"),
+            action: ModAction::Unmute,
+        },
+        Request::Moderate {
+            room: room(),
+            user: user("u3"),
+            action: ModAction::Ban,
+        },
+        Request::Moderate {
+            room: room(),
+            user: user("u4"),
+            action: ModAction::Unban,
+        },
         Request::Ping,
     ]
 }
@@ -287,6 +309,7 @@ pub fn notices() -> Vec<Notice> {
             lot: lot(),
             reason: QueueEndReason::SoldOut,
         },
+        Notice::Banned { room: room() },
     ]
 }
 
