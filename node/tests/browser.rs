@@ -30,6 +30,8 @@
 
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/queue_raffle.rs"]
+mod queue_raffle;
 #[path = "common/rtmp.rs"]
 mod rtmp;
 
