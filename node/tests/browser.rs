@@ -21,15 +21,13 @@
 //! the test fails, unless `LIVESHOP_BROWSER_OPTIONAL=1`: then it prints
 //! `skipped: chromium not installed` and passes.
 //!
-//!
-//! A second test plays a real stream: nginx with the RTMP module and ffmpeg
-//! (common/rtmp.rs), the node's `public_url` on nginx's HLS port, and the
-//! room page's `<video>` playing it (Chromium plays HLS natively, so no
-//! hls.js is fetched). Without nginx or ffmpeg it fails unless
-//! `LIVESHOP_VIDEO_OPTIONAL=1`, like node/tests/video.rs.
+//! `browser/playback.rs` plays a real stream on the room page;
+//! `browser/queue_raffle.rs` takes a sold-out sale's queue and a raffle.
 
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/playback.rs"]
+mod playback;
 #[path = "browser/queue_raffle.rs"]
 mod queue_raffle;
 #[path = "common/rtmp.rs"]
@@ -397,134 +395,4 @@ fn seconds(t: &str) -> u64 {
     t.split(':')
         .filter_map(|p| p.parse::<u64>().ok())
         .fold(0, |acc, n| acc * 60 + n)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_stream_plays_on_the_room_page() {
-    if !chromium_here() {
-        return;
-    }
-    if let Some(why) = rtmp::tools_missing() {
-        if std::env::var("LIVESHOP_VIDEO_OPTIONAL").as_deref() == Ok("1") {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        panic!("{why}; set LIVESHOP_VIDEO_OPTIONAL=1 to skip this test instead");
-    }
-    let started = Instant::now();
-    tokio::time::timeout(WHOLE, playback())
-        .await
-        .unwrap_or_else(|_| panic!("the playback test took over {WHOLE:?}"));
-    eprintln!("playback test took {:?}", started.elapsed());
-}
-
-async fn playback() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    // nginx's hooks need the node's address and the node's `public_url`
-    // (rooms' `hls_url`) needs nginx's: the node's port is chosen first.
-    let port = free_port();
-    let nginx = rtmp::Nginx::start(
-        &tmp.path().join("nginx"),
-        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-    );
-    let public_url = nginx.http_url("");
-    let node = NodeProc::start_with(
-        &tmp.path().join("data"),
-        port,
-        &format!("public_url = \"{public_url}\""),
-    );
-    let driver = Driver::start(&tmp.path().join("chromedriver.log"));
-
-    let seller = Browser::open(&driver, &node.url(""), "seller").await;
-    seller.goto("/studio").await;
-    seller.click("#studio-login").await;
-    seller.sign_up("video-seller", "seller").await;
-    seller.fill("#room-title-input", "Live from the test").await;
-    seller.click("#room-form button[type=submit]").await;
-    let key = seller
-        .wait_text("#stream-key", "a stream key", |t| {
-            t.len() >= 16 && t != "hidden"
-        })
-        .await;
-    let room = room_of(&seller).await;
-
-    // The encoder: the studio sees it live.
-    // Long enough for a slow first load on a busy CI machine (the player
-    // waits longer after each start that makes no progress).
-    let mut encoder = rtmp::push(&nginx.publish_url(&key), 90, &tmp.path().join("ffmpeg.log"));
-    seller
-        .wait_text("#encoder", "the encoder live", |t| t == "Encoder LIVE")
-        .await;
-
-    // A viewer: the video plays (its clock advances).
-    let viewer = Browser::open(&driver, &node.url(""), "viewer").await;
-    viewer.goto(&format!("/r/{room}")).await;
-    viewer
-        .wait_text("#live-badge", "the room live", |t| t == "LIVE")
-        .await;
-    let deadline = Instant::now() + Duration::from_secs(80);
-    let mut first: Option<f64> = None;
-    let mut seen = Value::Null;
-    loop {
-        seen = viewer
-            .client
-            .execute(
-                "const v = document.getElementById('video'); \
-                 return {t: v.currentTime, src: v.currentSrc, state: v.readyState, \
-                         error: v.error && v.error.code, overlay: document.getElementById('video-state').hidden};",
-                vec![],
-            )
-            .await
-            .unwrap_or(seen);
-        let t = seen["t"].as_f64().unwrap_or(0.0);
-        match first {
-            None if t > 0.0 => first = Some(t),
-            Some(t0) if t > t0 + 1.0 => break,
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the video did not play: {seen}; nginx: {}",
-            nginx.error_log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(
-        seen["overlay"], true,
-        "the 'not streaming' note is hidden: {seen}"
-    );
-
-    // The whole room at once, for the screenshots: a pinned sale, chat and
-    // hearts over the playing video.
-    create_lot(&seller, "Vintage tee", Kind::Sale).await;
-    pin_and_open(&seller, "Vintage tee").await;
-    viewer
-        .wait_text("#buy-button", "the sale", |t| t.starts_with("Buy"))
-        .await;
-    viewer.click("#login-open").await;
-    viewer.sign_up("video-viewer", "buyer").await;
-    for line in ["Is the tee cotton?", "Love the colours!"] {
-        viewer.fill("#chat-input", line).await;
-        viewer.click("#chat-form button[type=submit]").await;
-        viewer
-            .wait_text("#chat-list", "the chat line", |t| t.contains(line))
-            .await;
-    }
-    seller
-        .wait_text("#studio-chat-list", "the chat in the studio", |t| {
-            t.contains("Love the colours!")
-        })
-        .await;
-    for _ in 0..5 {
-        viewer.click("#heart-button").await;
-    }
-    viewer.shots("room-video").await;
-    seller.shots("studio-live").await;
-    let _ = encoder.start_kill();
-    for b in [seller, viewer] {
-        b.close().await;
-    }
-    drop(driver);
-    drop(node);
-    drop(nginx);
 }
