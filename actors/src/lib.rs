@@ -68,6 +68,12 @@ pub struct ActorConfig {
     /// At start, load every lot that may have a timer due (auction end, hold
     /// expiry), so it fires even if nobody touches the lot after a restart.
     pub wake_lots_on_start: bool,
+    /// A live room whose RTMP publisher has not been heard from
+    /// (`on_publish`, `on_update`) for this long goes offline by itself, as
+    /// if its `on_publish_done` had arrived (see [`liveshop_domain::Room`]).
+    /// Keep it a few times the RTMP server's update interval (nginx-rtmp
+    /// `notify_update_timeout`). `None`: never.
+    pub publisher_timeout: Option<Duration>,
 }
 
 impl Default for ActorConfig {
@@ -80,6 +86,7 @@ impl Default for ActorConfig {
             call_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(30),
             wake_lots_on_start: true,
+            publisher_timeout: Some(Duration::from_secs(30)),
         }
     }
 }

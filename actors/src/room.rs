@@ -10,6 +10,15 @@
 //! handler, so the answer and the events that follow neither miss nor repeat
 //! anything.
 //!
+//! # Publisher timeout
+//! A live room's publisher deadline ([`Room::next_deadline`]) needs no timer
+//! of its own: the room's ticker (`room_tick`, about 100 ms) sends the
+//! domain its `Tick`, which ends a stream whose publisher went unheard past
+//! the deadline, so it ends at most one tick late. A room with a deadline
+//! does not passivate (it would lose the clock; a live room is kept busy by
+//! the live-directory heartbeat's views anyway), and a room recovered live
+//! restarts the clock from its recovery.
+//!
 //! Lots publish here after each durable batch; `room_lots.rs` puts those
 //! publications in order and keeps each lot's latest view for snapshots.
 
@@ -103,11 +112,16 @@ impl Actor for RoomActor {
             host: record.host.clone(),
             title: record.title.clone(),
         };
-        let mut room = Room::new(def, 0, shared.config.replay_buffer);
+        let timeout = shared
+            .config
+            .publisher_timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        let mut room =
+            Room::new(def, 0, shared.config.replay_buffer).with_publisher_timeout(timeout);
         for c in &changes {
             room.apply(c);
         }
-        room.resume();
+        room.resume(now_ms());
         let mut lots = RoomLots::default();
         let records = store
             .lots_in_room(&id)
@@ -225,11 +239,21 @@ impl Actor for RoomActor {
                 state.subscribers.retain(|_, c| !c.is_closed());
                 state.count_viewers();
                 let out = state.room.handle(RoomCommand::Tick, now_ms());
+                if out
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, RoomChange::Live { on: false, .. }))
+                {
+                    tracing::info!(room = %state.record.room_id,
+                        "publisher not heard from within the publisher timeout: room offline");
+                }
                 // A failure has stopped the actor and is logged.
                 let _ = state.commit(&myself, out.changes, out.published).await;
             }
             RoomMsg::Idle { seen } => {
-                if seen == state.activity && state.subscribers.is_empty() {
+                // A publisher deadline keeps the room: its tick must fire.
+                let deadline = state.room.next_deadline().is_some();
+                if seen == state.activity && state.subscribers.is_empty() && !deadline {
                     tracing::debug!(room = %state.record.room_id, "room passivating");
                     if myself.drain().is_err() {
                         myself.stop(Some("passivating".into()));

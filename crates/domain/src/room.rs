@@ -12,6 +12,24 @@
 //!   published at once, never coalesced away.
 //! - [`Room::join`] answers `join {since}` from the replay buffer.
 //!
+//! # Publisher liveness
+//! A room made live by an RTMP publisher ([`RoomCommand::StreamStarted`],
+//! or taken over by [`RoomCommand::StreamAlive`]) expects to hear from that
+//! publisher (`on_publish`, `on_update`) at least every publisher timeout
+//! ([`Room::with_publisher_timeout`]). [`Room::next_deadline`] is when the
+//! stream counts as gone; the first [`RoomCommand::Tick`] at or after it
+//! takes the room offline exactly as the publisher's
+//! [`RoomCommand::StreamEnded`] would (a durable `Live {on: false}` and the
+//! `live {on: false}` event), so a lost `on_publish_done` cannot leave a room
+//! live forever. A room made live by [`RoomCommand::SetLive`] (the demo,
+//! operators) has no publisher and no deadline.
+//!
+//! When the publisher was last heard is NOT durable (a hook every few
+//! seconds is no reason to write the log): a recovered room's clock starts
+//! at recovery ([`Room::resume`]'s `now_ms`). So recovery only ever delays
+//! the end by at most one timeout, never ends a stream early: a publisher
+//! still streaming is heard again within the timeout and keeps the room.
+//!
 //! Recovery: [`Room::new`], [`Room::apply`] for every stored change, then
 //! [`Room::resume`]. The replay buffer is not durable, and neither is each
 //! seq: the room reserves seqs in blocks of [`SEQ_BLOCK`] with a durable
@@ -100,7 +118,8 @@ pub enum RoomCommand {
     /// The RTMP server sends this only for a publisher it accepted, so if
     /// the room records another one, that one's end was lost (the hook
     /// failed, the RTMP server restarted) and `publisher` becomes the
-    /// room's. An offline room stays offline ([`Rejection::BadState`]): a
+    /// room's. Either way the room's publisher was just heard from, which
+    /// moves its deadline ([`Room::next_deadline`]). An offline room stays offline ([`Rejection::BadState`]): a
     /// report that raced with the stream's end must not revive it.
     StreamAlive {
         publisher: Publisher,
@@ -128,6 +147,9 @@ pub enum RoomCommand {
     },
     /// An event from one of the room's lots, to sequence and publish.
     Publish(RoomEvent),
+    /// Every tick period: publishes what is coalesced, and takes the room
+    /// offline if its publisher's deadline ([`Room::next_deadline`]) has
+    /// passed, as the publisher's [`RoomCommand::StreamEnded`] would.
     Tick,
 }
 
@@ -207,6 +229,11 @@ pub struct Room {
     viewers: u64,
     viewers_published: u64,
     stock: BTreeMap<LotId, RoomEvent>,
+    /// How long a live room's publisher may go unheard; `None`: forever.
+    publisher_timeout_ms: Option<u64>,
+    /// When the room's publisher was last heard (not durable: see the
+    /// module docs). `None` while there is no publisher to hear from.
+    alive_at_ms: Option<u64>,
 }
 
 impl Room {
@@ -229,7 +256,29 @@ impl Room {
             viewers: 0,
             viewers_published: 0,
             stock: BTreeMap::new(),
+            publisher_timeout_ms: None,
+            alive_at_ms: None,
         }
+    }
+
+    /// A live room whose publisher is not heard from (`on_publish`,
+    /// `on_update`) for `timeout_ms` goes offline at the next tick. `None`
+    /// (the default) or 0: never.
+    pub fn with_publisher_timeout(mut self, timeout_ms: Option<u64>) -> Room {
+        self.publisher_timeout_ms = timeout_ms.filter(|t| *t > 0);
+        self
+    }
+
+    /// When the room goes offline unless its publisher is heard from
+    /// before: the time its publisher was last heard plus the publisher
+    /// timeout. `None` when offline, without a recorded publisher, or
+    /// without a timeout. The shell ticks the room at or after it.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if !self.live || self.publisher.is_none() {
+            return None;
+        }
+        let timeout = self.publisher_timeout_ms?;
+        Some(self.alive_at_ms?.saturating_add(timeout))
     }
 
     pub fn def(&self) -> &RoomDef {
@@ -267,6 +316,9 @@ impl Room {
             RoomChange::Live { on, publisher } => {
                 self.live = *on;
                 self.publisher = if *on { publisher.clone() } else { None };
+                if self.publisher.is_none() {
+                    self.alive_at_ms = None;
+                }
             }
             RoomChange::Pinned { lot } => self.pinned = Some(lot.clone()),
             RoomChange::LotAdded { lot } => {
@@ -290,9 +342,12 @@ impl Room {
         }
     }
 
-    /// After recovery: continue above every seq that may have been handed out.
-    pub fn resume(&mut self) {
+    /// After recovery, at `now_ms`: continue above every seq that may have
+    /// been handed out, and start the publisher's clock (a live room's
+    /// publisher has the whole timeout from now to be heard from).
+    pub fn resume(&mut self, now_ms: u64) {
         self.seq = self.seq.max(self.reserved);
+        self.alive_at_ms = self.publisher.as_ref().map(|_| now_ms);
     }
 
     pub fn handle(&mut self, cmd: RoomCommand, now_ms: u64) -> RoomOutcome {
@@ -311,6 +366,10 @@ impl Room {
         now_ms: u64,
         out: &mut RoomOutcome,
     ) -> Result<(), Rejection> {
+        if self.publisher.is_some() && self.alive_at_ms.is_none() {
+            // Rebuilt without `resume`: the clock starts now, as there.
+            self.alive_at_ms = Some(now_ms);
+        }
         match cmd {
             RoomCommand::Chat { user, name, text } => {
                 if self.banned.contains(&user) || self.muted.contains(&user) {
@@ -358,8 +417,11 @@ impl Room {
                 }
             }
             RoomCommand::StreamStarted { publisher } => match &self.publisher {
-                _ if !self.live => self.go_live(out, true, Some(publisher)),
-                Some(p) if *p == publisher => {}
+                _ if !self.live => {
+                    self.go_live(out, true, Some(publisher));
+                    self.alive_at_ms = Some(now_ms);
+                }
+                Some(p) if *p == publisher => self.alive_at_ms = Some(now_ms),
                 _ => return Err(Rejection::BadState("another publisher is live")),
             },
             RoomCommand::StreamEnded { publisher } => match &self.publisher {
@@ -369,18 +431,21 @@ impl Room {
                 }
                 _ => self.go_live(out, false, None),
             },
-            RoomCommand::StreamAlive { publisher } => match &self.publisher {
-                _ if !self.live => return Err(Rejection::BadState("the room is offline")),
-                Some(p) if *p == publisher => {}
-                // Takes over: still live, so no `live` event.
-                _ => self.change(
-                    out,
-                    RoomChange::Live {
-                        on: true,
-                        publisher: Some(publisher),
-                    },
-                ),
-            },
+            RoomCommand::StreamAlive { publisher } => {
+                match &self.publisher {
+                    _ if !self.live => return Err(Rejection::BadState("the room is offline")),
+                    Some(p) if *p == publisher => {}
+                    // Takes over: still live, so no `live` event.
+                    _ => self.change(
+                        out,
+                        RoomChange::Live {
+                            on: true,
+                            publisher: Some(publisher),
+                        },
+                    ),
+                }
+                self.alive_at_ms = Some(now_ms);
+            }
             RoomCommand::Mute { by, user } => {
                 self.moderate(&by, &user, out, |u| RoomChange::Muted { user: u })?
             }
@@ -406,7 +471,13 @@ impl Room {
                 }
                 event => self.publish(out, event),
             },
-            RoomCommand::Tick => self.flush(out),
+            RoomCommand::Tick => {
+                self.flush(out);
+                if self.next_deadline().is_some_and(|d| now_ms >= d) {
+                    // The publisher's end was lost: end it as it would have.
+                    self.go_live(out, false, None);
+                }
+            }
         }
         Ok(())
     }

@@ -444,7 +444,7 @@ fn seqs_are_reserved_durably_before_use_and_recovery_resumes_above() {
     let mut rebuilt = room();
     rebuilt.apply(&RoomChange::SeqReserved { upto: 1_000 });
     rebuilt.apply(&RoomChange::SeqReserved { upto: 2_000 });
-    rebuilt.resume();
+    rebuilt.resume(0);
     assert_eq!(rebuilt.seq(), 2_000);
     assert!(rebuilt.seq() >= r.seq());
 }
@@ -465,4 +465,211 @@ fn a_recovered_room_continues_its_sequence() {
     chat(&mut r, 1, "back").unwrap();
     assert_eq!(r.seq(), 1_001);
     assert!(matches!(r.join(1_000), Replay::Events(e) if e.len() == 1));
+}
+
+/// A room whose publisher times out after 30 s unheard.
+fn timed_room() -> Room {
+    room().with_publisher_timeout(Some(30_000))
+}
+
+fn ticked(r: &mut Room, now_ms: u64) -> Vec<RoomEvent> {
+    r.handle(RoomCommand::Tick, now_ms)
+        .published
+        .into_iter()
+        .map(|s| s.event)
+        .collect()
+}
+
+#[test]
+fn a_publisher_heard_from_keeps_its_room_live() {
+    let mut r = timed_room();
+    let p1 = publisher("1");
+    let started = RoomCommand::StreamStarted {
+        publisher: p1.clone(),
+    };
+    r.handle(started.clone(), 1_000).reply.unwrap();
+    assert_eq!(r.next_deadline(), Some(31_000));
+    let alive = RoomCommand::StreamAlive {
+        publisher: p1.clone(),
+    };
+    for now in [10_000, 20_000, 30_000, 40_000, 50_000] {
+        let out = r.handle(alive.clone(), now);
+        assert_eq!(out.reply, Ok(()));
+        assert!(out.changes.is_empty(), "an update writes nothing");
+        assert_eq!(r.next_deadline(), Some(now + 30_000));
+        assert!(ticked(&mut r, now + 29_999).is_empty());
+        assert!(r.is_live());
+    }
+    // A repeated on_publish from the room's publisher counts too.
+    r.handle(started, 70_000).reply.unwrap();
+    assert_eq!(r.next_deadline(), Some(100_000));
+}
+
+#[test]
+fn a_publisher_unheard_past_the_timeout_ends_its_stream_at_the_tick() {
+    let mut r = timed_room();
+    let p1 = publisher("1");
+    r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+        1_000,
+    );
+    assert!(ticked(&mut r, 30_999).is_empty());
+    assert!(r.is_live());
+    let out = r.handle(RoomCommand::Tick, 31_000);
+    assert_eq!(
+        out.changes,
+        vec![RoomChange::Live {
+            on: false,
+            publisher: None
+        }],
+        "exactly what the publisher's end writes"
+    );
+    let events: Vec<_> = out.published.into_iter().map(|s| s.event).collect();
+    assert_eq!(events, vec![RoomEvent::Live { on: false }]);
+    assert!(!r.is_live());
+    assert_eq!(r.publisher(), None);
+    assert_eq!(r.next_deadline(), None);
+    assert!(ticked(&mut r, 100_000).is_empty(), "ended once");
+    // A late end or update changes nothing; a new publish goes live again.
+    let (reply, events) = stream(
+        &mut r,
+        RoomCommand::StreamEnded {
+            publisher: p1.clone(),
+        },
+    );
+    assert_eq!((reply, events), (Ok(()), vec![]));
+    let out = r.handle(
+        RoomCommand::StreamAlive {
+            publisher: p1.clone(),
+        },
+        100_000,
+    );
+    assert!(out.reply.is_err() && !r.is_live());
+    r.handle(RoomCommand::StreamStarted { publisher: p1 }, 100_000);
+    assert_eq!(r.next_deadline(), Some(130_000));
+}
+
+#[test]
+fn only_the_rooms_publisher_extends_its_deadline() {
+    let mut r = timed_room();
+    let (p1, p2) = (publisher("1"), publisher("2"));
+    r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+        0,
+    );
+    // A refused duplicate's publish and its end do not extend it.
+    let out = r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p2.clone(),
+        },
+        20_000,
+    );
+    assert!(out.reply.is_err());
+    let out = r.handle(
+        RoomCommand::StreamEnded {
+            publisher: p2.clone(),
+        },
+        25_000,
+    );
+    assert!(out.reply.is_err());
+    assert_eq!(r.next_deadline(), Some(30_000));
+    assert_eq!(ticked(&mut r, 30_000), vec![RoomEvent::Live { on: false }]);
+    // An update from another publisher is nginx's word that it streams
+    // (its predecessor's end was lost): it takes the room over and it is
+    // that publisher's deadline from then on.
+    r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+        40_000,
+    );
+    r.handle(
+        RoomCommand::StreamAlive {
+            publisher: p2.clone(),
+        },
+        50_000,
+    )
+    .reply
+    .unwrap();
+    assert_eq!(r.publisher(), Some(&p2));
+    assert_eq!(r.next_deadline(), Some(80_000));
+}
+
+#[test]
+fn a_room_live_without_a_publisher_or_timeout_never_times_out() {
+    let mut r = timed_room();
+    r.handle(RoomCommand::SetLive { on: true }, 0);
+    assert_eq!(r.next_deadline(), None);
+    assert!(ticked(&mut r, u64::MAX).is_empty());
+    assert!(r.is_live());
+    let mut r = room();
+    r.handle(
+        RoomCommand::StreamStarted {
+            publisher: publisher("1"),
+        },
+        0,
+    );
+    assert_eq!(r.next_deadline(), None, "no timeout configured");
+    assert!(ticked(&mut r, u64::MAX).is_empty());
+    assert!(r.is_live());
+    let mut r = room().with_publisher_timeout(Some(0));
+    r.handle(
+        RoomCommand::StreamStarted {
+            publisher: publisher("1"),
+        },
+        0,
+    );
+    assert_eq!(r.next_deadline(), None, "0 means never");
+}
+
+#[test]
+fn a_recovered_live_room_restarts_its_publishers_clock_at_recovery() {
+    let mut r = timed_room();
+    let p1 = publisher("1");
+    let mut log = Vec::new();
+    let out = r.handle(
+        RoomCommand::StreamStarted {
+            publisher: p1.clone(),
+        },
+        1_000,
+    );
+    log.extend(out.changes);
+    let out = r.handle(
+        RoomCommand::StreamAlive {
+            publisher: p1.clone(),
+        },
+        20_000,
+    );
+    log.extend(out.changes);
+    // The same log rebuilds the same durable state; the last-heard time is
+    // not in it and restarts at recovery (never earlier than the original).
+    let mut rebuilt = timed_room();
+    for c in &log {
+        rebuilt.apply(c);
+    }
+    rebuilt.resume(60_000);
+    assert!(rebuilt.is_live());
+    assert_eq!(rebuilt.publisher(), Some(&p1));
+    assert_eq!(rebuilt.next_deadline(), Some(90_000));
+    assert!(ticked(&mut rebuilt, 89_999).is_empty());
+    assert_eq!(
+        ticked(&mut rebuilt, 90_000),
+        vec![RoomEvent::Live { on: false }]
+    );
+    // An ended stream stays ended after replay: no deadline, no event.
+    let out = r.handle(RoomCommand::Tick, 50_000);
+    log.extend(out.changes);
+    assert!(!r.is_live());
+    let mut rebuilt = timed_room();
+    for c in &log {
+        rebuilt.apply(c);
+    }
+    rebuilt.resume(60_000);
+    assert!(!rebuilt.is_live());
+    assert_eq!(rebuilt.next_deadline(), None);
+    assert!(ticked(&mut rebuilt, u64::MAX).is_empty());
 }

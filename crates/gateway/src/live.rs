@@ -12,7 +12,8 @@
 //! heartbeats), so the rooms of a node that died leave the directory by
 //! themselves. The entry is removed when the room goes offline (the
 //! `on_publish_done` hook, or the room's actor reports it offline or
-//! missing) and when the node shuts down gracefully.
+//! missing, e.g. after its publisher timed out: within one heartbeat) and
+//! when the node shuts down gracefully.
 //!
 //! The heartbeat asks the room's actor for its view, which keeps a live
 //! room's actor running on its host (a live room is busy anyway). Viewer

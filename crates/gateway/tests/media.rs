@@ -1,7 +1,7 @@
 //! The RTMP server's hooks (`/media/*`, and the `/rtmp/*` aliases) and
 //! stream key rotation, with the forms nginx-rtmp sends: who may go live,
 //! what a duplicate publisher and its end do, a lost end taken over by an
-//! update, and a rotated key.
+//! update, a publisher that goes silent (its end lost), and a rotated key.
 
 mod common;
 
@@ -367,5 +367,82 @@ async fn only_the_host_rotates_the_key_and_the_old_one_stops_starting_streams() 
     assert_eq!(code, StatusCode::FOUND);
     assert_eq!(location.as_deref(), Some(room.as_str()));
     assert_eq!(status(&api, &room).await, "live");
+    server.stop().await;
+}
+
+/// A server whose room publishers time out after `timeout` without an
+/// update, with a fast directory heartbeat.
+async fn server_with_publisher_timeout(timeout: std::time::Duration) -> TestServer {
+    let config = liveshop_gateway::GatewayConfig {
+        room_heartbeat: std::time::Duration::from_millis(100),
+        ..test_config()
+    };
+    let actors = liveshop_actors::ActorConfig {
+        room_tick: std::time::Duration::from_millis(20),
+        publisher_timeout: Some(timeout),
+        ..liveshop_actors::ActorConfig::default()
+    };
+    TestServer::start_with_actors(config, actors).await
+}
+
+#[tokio::test]
+async fn a_silent_publisher_times_out_and_the_room_goes_offline_by_itself() {
+    let timeout = std::time::Duration::from_millis(600);
+    let server = server_with_publisher_timeout(timeout).await;
+    let api = server.api();
+    let (_, room, key) = seller_room(&api, "sam").await;
+    let mut ws = watch(&server, &room).await;
+    let started = std::time::Instant::now();
+    assert_eq!(publish(&api, &key, FIRST).await.0, StatusCode::FOUND);
+    assert_eq!(live_events(&mut ws, 1).await, vec![true]);
+    assert_eq!(live_ids(&api).await, vec![room.clone()]);
+    // No update, no on_publish_done (nginx crashed): offline by itself, as
+    // if the end had arrived, within a bounded wait.
+    assert_eq!(live_events(&mut ws, 1).await, vec![false]);
+    let took = started.elapsed();
+    assert!(took >= timeout, "not before the timeout: {took:?}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert_eq!(status(&api, &room).await, "offline");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !live_ids(&api).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the directory still lists the room"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The late end of that stream changes nothing; the seller streams again.
+    assert_eq!(done(&api, &key, FIRST).await.0, StatusCode::OK);
+    assert_eq!(publish(&api, &key, SECOND).await.0, StatusCode::FOUND);
+    assert_eq!(live_events(&mut ws, 1).await, vec![true]);
+    assert_eq!(status(&api, &room).await, "live");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_publisher_that_keeps_updating_stays_live_past_the_timeout() {
+    let timeout = std::time::Duration::from_millis(600);
+    let server = server_with_publisher_timeout(timeout).await;
+    let api = server.api();
+    let (_, room, key) = seller_room(&api, "sam").await;
+    let mut ws = watch(&server, &room).await;
+    assert_eq!(publish(&api, &key, FIRST).await.0, StatusCode::FOUND);
+    assert_eq!(live_events(&mut ws, 1).await, vec![true]);
+    // Updates every 200 ms for 4 timeouts' worth.
+    for _ in 0..12 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            update(&api, &key, FIRST).await,
+            (StatusCode::OK, "ok".to_owned())
+        );
+    }
+    assert!(live_events(&mut ws, 0).await.is_empty(), "still live");
+    assert_eq!(status(&api, &room).await, "live");
+    assert_eq!(live_ids(&api).await, vec![room.clone()]);
+    // A refused duplicate's hooks do not keep the stream alive either way:
+    // once the updates stop, it ends.
+    assert_eq!(publish(&api, &key, SECOND).await.0, StatusCode::FOUND);
+    assert_eq!(live_events(&mut ws, 1).await, vec![false]);
+    assert_eq!(status(&api, &room).await, "offline");
     server.stop().await;
 }

@@ -96,6 +96,33 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The web client served at `/`.
     pub web: WebSection,
+    /// Live video ingest (the RTMP server's hooks).
+    pub media: MediaSection,
+}
+
+/// `[media]`: live video ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSection {
+    /// A live room whose RTMP publisher sent no `on_publish`/`on_update`
+    /// for this long goes offline by itself, as if its `on_publish_done`
+    /// had arrived. Keep it about three times nginx-rtmp's
+    /// `notify_update_timeout` (10 s in config/nginx-rtmp.conf). At least
+    /// 1000.
+    pub publisher_timeout_ms: u64,
+}
+
+/// Shortest `[media] publisher_timeout_ms`: below a second a live stream
+/// would end between two of nginx's updates.
+pub const MIN_PUBLISHER_TIMEOUT_MS: u64 = 1_000;
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        let d = liveshop_actors::ActorConfig::default().publisher_timeout;
+        MediaSection {
+            publisher_timeout_ms: d.map_or(30_000, |t| t.as_millis() as u64),
+        }
+    }
 }
 
 /// `[web]`: the web client's settings.
@@ -282,6 +309,7 @@ impl Default for Config {
             scylla: ScyllaConfig::default(),
             cache: CacheConfig::default(),
             web: WebSection::default(),
+            media: MediaSection::default(),
         }
     }
 }
@@ -444,6 +472,12 @@ impl Config {
                 "web.hls_js_url must be an http(s) URL or a path starting with /".into(),
             ));
         }
+        if self.media.publisher_timeout_ms < MIN_PUBLISHER_TIMEOUT_MS {
+            return Err(ConfigError::Invalid(format!(
+                "media.publisher_timeout_ms must be at least {MIN_PUBLISHER_TIMEOUT_MS} \
+                 (about three times nginx-rtmp's notify_update_timeout)"
+            )));
+        }
         if self.actors.room_tick_ms == 0 || self.actors.conn_queue == 0 {
             return Err(ConfigError::Invalid(
                 "actors.room_tick_ms and actors.conn_queue must be positive".into(),
@@ -483,6 +517,7 @@ impl Config {
             room_tick: Duration::from_millis(self.actors.room_tick_ms),
             replay_buffer: self.actors.replay_buffer,
             conn_queue: self.actors.conn_queue,
+            publisher_timeout: Some(Duration::from_millis(self.media.publisher_timeout_ms)),
             ..liveshop_actors::ActorConfig::default()
         }
     }

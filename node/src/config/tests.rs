@@ -13,6 +13,31 @@ fn the_example_config_parses_to_the_defaults() {
     assert_eq!(file.actors.room_tick_ms, defaults.actors.room_tick_ms);
     assert_eq!(file.cache, defaults.cache);
     assert_eq!(file.web, defaults.web);
+    assert_eq!(file.media, defaults.media);
+}
+
+#[test]
+fn the_publisher_timeout_defaults_to_three_updates_and_is_checked() {
+    let d = Config::default();
+    assert_eq!(d.media.publisher_timeout_ms, 30_000);
+    assert_eq!(
+        d.actor_config().publisher_timeout,
+        Some(Duration::from_secs(30))
+    );
+    let c: Config = toml::from_str("[media]\npublisher_timeout_ms = 45000\n").unwrap();
+    c.check().unwrap();
+    assert_eq!(
+        c.actor_config().publisher_timeout,
+        Some(Duration::from_millis(45_000))
+    );
+    for bad in [0, 999] {
+        let c: Config =
+            toml::from_str(&format!("[media]\npublisher_timeout_ms = {bad}\n")).unwrap();
+        let err = c.check().unwrap_err();
+        assert!(err.to_string().contains("publisher_timeout_ms"), "{err}");
+    }
+    let err = toml::from_str::<Config>("[media]\npublisher_timeout = 1\n").unwrap_err();
+    assert!(err.to_string().contains("publisher_timeout"), "{err}");
 }
 
 #[test]

@@ -16,7 +16,12 @@
 //! - `on_update` (`call=update_publish`, every `notify_update_timeout`):
 //!   nginx reports a publisher it accepted (other calls are ignored). If the room records another one, that
 //!   one's end was lost, and this one becomes the room's. Always answered
-//!   2xx: an error would make nginx drop a running stream.
+//!   2xx: an error would make nginx drop a running stream. Each update
+//!   from the room's publisher keeps the room live: one whose publisher is
+//!   not heard from (`on_publish`, `on_update`) for the publisher timeout
+//!   (`ActorConfig::publisher_timeout`, `[media] publisher_timeout_ms`)
+//!   goes offline by itself, as if its `on_publish_done` had arrived (the
+//!   room's tick decides it; the directory heartbeat then withdraws it).
 //!
 //! nginx sends `on_publish_done` and `on_update` with the name the encoder
 //! pushed to (the key, not the renamed stream), so they find the room by

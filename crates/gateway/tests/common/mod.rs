@@ -67,16 +67,32 @@ impl TestServer {
         server
     }
 
+    /// A server with `actors` for its region (and a memory cache).
+    pub async fn start_with_actors(config: GatewayConfig, actors: ActorConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+        let mut server = Self::start_in_with(dir.path(), config, cache, actors).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server whose embedded store lives in `dir` (reusing what is there).
     pub async fn start_in(
         dir: &std::path::Path,
         config: GatewayConfig,
         cache: Arc<dyn Cache>,
     ) -> TestServer {
+        Self::start_in_with(dir, config, cache, ActorConfig::default()).await
+    }
+
+    async fn start_in_with(
+        dir: &std::path::Path,
+        config: GatewayConfig,
+        cache: Arc<dyn Cache>,
+        actors: ActorConfig,
+    ) -> TestServer {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).expect("store"));
-        let region = Region::start(store.clone(), ActorConfig::default())
-            .await
-            .expect("region");
+        let region = Region::start(store.clone(), actors).await.expect("region");
         let ctx =
             ApiContext::new(region.clone(), store, cache, config, install_metrics()).expect("ctx");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
