@@ -59,7 +59,7 @@ pub struct Cli {
     /// Run the virtual users in N worker processes of this executable (one
     /// process holds at most its `ulimit -n` sockets); this process does
     /// the setup, the host's part, the checker and the reports. 1: all in
-    /// this process. For flash-sale, broadcast and chat-storm.
+    /// this process.
     #[arg(long, global = true, default_value_t = 1, value_name = "N")]
     pub workers: usize,
 
@@ -99,21 +99,10 @@ pub enum Scenario {
 pub const MAX_WORKERS: usize = 64;
 
 impl Cli {
-    /// Rejects a `--workers` the scenario cannot use, before any setup.
+    /// Rejects a `--workers` out of range, before any setup.
     pub fn validate_workers(&self) -> Result<(), String> {
         if !(1..=MAX_WORKERS).contains(&self.workers) {
             return Err(format!("--workers must be 1..={MAX_WORKERS}"));
-        }
-        let name = match &self.scenario {
-            Scenario::Auction(_) => "auction",
-            Scenario::Soak(_) => "soak",
-            _ => return Ok(()),
-        };
-        if self.workers > 1 {
-            return Err(format!(
-                "{name} does not support --workers yet (flash-sale, broadcast and chat-storm \
-                 do): run it with --workers 1"
-            ));
         }
         Ok(())
     }
@@ -323,14 +312,20 @@ mod tests {
                 .validate_workers()
                 .is_ok()
         );
-        let err = parse(&["--workers", "2", "auction"])
-            .validate_workers()
-            .unwrap_err();
-        assert!(err.contains("auction does not support --workers"), "{err}");
         assert!(
-            parse(&["--workers", "1", "soak"])
+            parse(&["--workers", "2", "auction"])
                 .validate_workers()
                 .is_ok()
+        );
+        assert!(
+            parse(&["--workers", "2", "soak"])
+                .validate_workers()
+                .is_ok()
+        );
+        assert!(
+            parse(&["--workers", "65", "soak"])
+                .validate_workers()
+                .is_err()
         );
         assert!(
             parse(&["--workers", "0", "broadcast"])

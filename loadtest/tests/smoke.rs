@@ -295,33 +295,30 @@ fn a_malformed_target_is_a_usage_error() {
     assert!(run.stderr.contains("bad target URL"), "{}", run.stderr);
 }
 
-#[test]
-fn auction_smoke_run_passes_the_checker() {
+/// An auction run (with `global` options before the scenario) that must
+/// pass the checker with every figure as expected; its JSON result.
+fn auction_run(global: &[&str]) -> Value {
     let node = Node::for_load();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("result.json");
     // 50 bidders on 5 lots (10 each), 3 viewers per lot's room, 200 bids/s
     // for 3 s: 4 bids/s per bidder, under the node's default bid limit.
-    let run = harness(
-        &[
-            "--target",
-            &node.url,
-            "--out",
-            out.to_str().unwrap(),
-            "auction",
-            "--bidders",
-            "50",
-            "--lots",
-            "5",
-            "--viewers",
-            "3",
-            "--rate",
-            "200",
-            "--duration-secs",
-            "3",
-        ],
-        RUN_LIMIT,
-    );
+    let mut args = vec!["--target", &node.url, "--out", out.to_str().unwrap()];
+    args.extend(global);
+    args.extend([
+        "auction",
+        "--bidders",
+        "50",
+        "--lots",
+        "5",
+        "--viewers",
+        "3",
+        "--rate",
+        "200",
+        "--duration-secs",
+        "3",
+    ]);
+    let run = harness(&args, RUN_LIMIT);
     assert_eq!(run.code, 0, "the checker should pass");
     let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let figures = &result["figures"];
@@ -363,6 +360,63 @@ fn auction_smoke_run_passes_the_checker() {
     // one a lot (the checker verifies each one that came).
     assert!(figures["won_notices"].as_u64().unwrap() <= 5, "{figures}");
     assert!(run.stdout.contains("verdict: PASS"), "{}", run.stdout);
+    result
+}
+
+#[test]
+fn auction_smoke_run_passes_the_checker() {
+    let result = auction_run(&[]);
+    assert_eq!(result["workers"], 1);
+}
+
+#[test]
+fn soak_with_two_workers_passes_the_checker() {
+    // The 14 users run in two worker processes on the same schedules; the
+    // seller stays in the driver.
+    let node = Node::for_load();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("result.json");
+    let run = harness(
+        &[
+            "--target",
+            &node.url,
+            "--out",
+            out.to_str().unwrap(),
+            "--workers",
+            "2",
+            "soak",
+            "--duration-secs",
+            "3",
+            "--buyers",
+            "4",
+            "--bidders",
+            "4",
+            "--viewers",
+            "6",
+            "--interval-ms",
+            "300",
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code, 0, "the checker should pass");
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(result["scenario"], "soak");
+    assert_eq!(result["verdict"]["pass"], true, "{result}");
+    let figures = &result["figures"];
+    assert_eq!(figures["user_errors"], 0, "{figures}");
+    for op in ["hold", "bid", "chat", "like"] {
+        let ok = figures["ops"][op]["ok"].as_u64().unwrap();
+        assert!(ok > 0, "{op}: {figures}");
+    }
+    assert_two_workers(&result, 14);
+}
+
+#[test]
+fn auction_with_two_workers_passes_the_checker() {
+    // The 50 bidders and 15 viewers run in two worker processes, on the
+    // same open-loop schedules; the seller stays in the driver.
+    let result = auction_run(&["--workers", "2"]);
+    assert_two_workers(&result, 65);
 }
 
 fn assert_png(path: &Path) {
@@ -600,11 +654,11 @@ fn a_failing_worker_is_a_clear_error_not_a_hang() {
 }
 
 #[test]
-fn workers_for_a_scenario_without_them_is_a_usage_error() {
-    let run = harness(&["--workers", "2", "auction"], Duration::from_secs(10));
+fn workers_out_of_range_is_a_usage_error() {
+    let run = harness(&["--workers", "65", "soak"], Duration::from_secs(10));
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("auction does not support --workers"),
+        run.stderr.contains("--workers must be 1..=64"),
         "{}",
         run.stderr
     );

@@ -13,25 +13,31 @@
 //! bidder wins and gets an order), everyone reads on until it saw its lots'
 //! `lot_closed`, the lots and the seller's orders are read back, and the
 //! history is checked (room rules and the bid rules of `check::bids`).
+//!
+//! With `--workers` the bidders and viewers run in worker processes
+//! ([`crowd::AuctionPart`]); the seller stays here, and the bidding starts
+//! at a time on the run's clock, so every schedule is the same whichever
+//! process runs it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::{Env, RunError, run_prefix};
+use super::{Env, RunError, WORKER_LEAD, run_prefix};
 use crate::api::User;
 use crate::check::bids::{self, AuctionSpec};
 use crate::check::{self, Readback};
 use crate::cli::AuctionArgs;
 use crate::client::{ClientError, Conn};
 use crate::history::{ClientLog, History, Op, Outcome};
-use crate::report::{Recorder, RunResult, cpu_seconds};
-use crowd::{Member, Out, Phase, Shared, Signal};
+use crate::report::{Recorder, RunResult};
+use crate::workers::Crowd;
+use crowd::{AuctionPart, Config, Member, Out, Phase, Signal};
 
-mod crowd;
+pub(super) mod crowd;
 mod figures;
 
 /// How long lots stay open beyond the bidding, so none ends by itself
@@ -40,10 +46,18 @@ const LOT_MARGIN_MS: u64 = 120_000;
 
 pub async fn run(env: Arc<Env>, args: AuctionArgs) -> Result<RunResult, RunError> {
     args.validate().map_err(RunError::Usage)?;
+    let n_rooms = args.lots.div_ceil(args.lots_per_room);
+    // Before the sign-ups: every bidder's and viewer's socket must fit.
+    let what = format!(
+        "auction --bidders {} --viewers {} ({n_rooms} rooms)",
+        args.bidders, args.viewers
+    );
+    let users = args.bidders + n_rooms * args.viewers;
+    let flag = "--bidders or --viewers";
+    env.check_fd_budget(users, 1 + args.setup_concurrency, &what, flag)?;
     let api = env.api().clone();
     let prefix = run_prefix();
     let started = Instant::now();
-    let n_rooms = args.lots.div_ceil(args.lots_per_room);
     env.progress.note(&format!(
         "auction: setting up a seller, {n_rooms} rooms, {} lots and {} bidders",
         args.lots, args.bidders
@@ -130,41 +144,28 @@ pub async fn run(env: Arc<Env>, args: AuctionArgs) -> Result<RunResult, RunError
         n_members - args.bidders
     ));
     let connecting = Instant::now();
-    let shared = Arc::new(Shared {
-        env: env.clone(),
-        connects: Semaphore::new(args.connect_concurrency),
-        start: std::sync::OnceLock::new(),
+    let config = Config {
+        connect_concurrency: args.connect_concurrency,
         interval: Duration::from_secs_f64(args.bidders as f64 / args.rate),
         duration: Duration::from_secs(args.duration_secs),
         bidders: args.bidders,
         start_price: args.start_price,
         increment: args.increment,
-    });
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles: Vec<_> = members
-        .into_iter()
-        .map(|m| {
-            tokio::spawn(crowd::member(
-                shared.clone(),
-                m,
-                tx.clone(),
-                phase_rx.clone(),
-            ))
-        })
-        .collect();
+    // Every member may run in a worker; the seller stays here (`host`).
+    let members = members.into_iter().map(|m| (m, false)).collect();
+    let crowd = Crowd::<AuctionPart>::start(&env, config, members, &tx, &phase_rx)?;
     drop(tx);
-    let stop = |phase_tx: &watch::Sender<Phase>| {
-        let _ = phase_tx.send(Phase::Stop);
-    };
     let bar = env.progress.phase("connect", n_members as u64);
     let connected = host
-        .pump_while(wait(&mut rx, n_members, |s| match s {
+        .pump_while(wait(&mut rx, n_members, None, |s| match s {
             Signal::Ready(Ok(())) => {
                 bar.inc(1);
                 Ok(true)
             }
-            Signal::Ready(Err(e)) => Err(e),
+            Signal::Ready(Err(e)) | Signal::Failed(e) => Err(e),
             _ => Ok(false),
         }))
         .await;
@@ -176,56 +177,68 @@ pub async fn run(env: Arc<Env>, args: AuctionArgs) -> Result<RunResult, RunError
         Err(e) => Err(e),
     };
     if let Err(e) = opened {
-        stop(&phase_tx);
-        for h in handles {
-            let _ = h.await;
-        }
-        return Err(e);
+        return stop(&phase_tx, crowd, e).await;
     }
 
     env.progress.note(&format!(
         "bidding for {} s at {} bids/s",
         args.duration_secs, args.rate
     ));
-    let _ = shared.start.set(tokio::time::Instant::now());
-    let _ = phase_tx.send(Phase::Bid);
+    // Workers first hear of the start through a pipe: start a little
+    // ahead so their first bids are not counted late.
+    let lead = if crowd.pids().is_empty() {
+        Duration::ZERO
+    } else {
+        WORKER_LEAD
+    };
+    let start = env.clock.now() + u64::try_from(lead.as_micros()).unwrap_or(0);
+    let _ = phase_tx.send(Phase::Bid(start));
+    let deadline = tokio::time::Instant::now()
+        + lead
+        + Duration::from_secs(args.duration_secs)
+        + 2 * env.timeout;
     let mut bid_errors = Vec::new();
-    let _ = host
-        .pump_while(wait(&mut rx, args.bidders, |s| match s {
+    let bidding = host
+        .pump_while(wait(&mut rx, args.bidders, Some(deadline), |s| match s {
             Signal::BidDone(err) => {
                 bid_errors.extend(err);
-                Ok::<_, RunError>(true)
+                Ok(true)
             }
+            Signal::Failed(e) => Err(e),
             _ => Ok(false),
         }))
         .await;
+    if let Err(e) = bidding {
+        return stop(&phase_tx, crowd, e).await;
+    }
 
     env.progress.note("closing the lots");
     let closed = each_lot(&mut host, &seller, &lots, "close_lot").await;
-    // Read on until everyone saw its lots close (unless closing failed).
-    let _ = phase_tx.send(if closed.is_ok() {
-        Phase::Drain
-    } else {
-        Phase::Stop
-    });
-    let _ = host
-        .pump_while(wait(&mut rx, n_members, |s| {
-            Ok::<_, RunError>(matches!(s, Signal::Drained))
+    if let Err(e) = closed {
+        return stop(&phase_tx, crowd, e).await;
+    }
+    // Read on until everyone saw its lots close.
+    let _ = phase_tx.send(Phase::Drain);
+    let deadline = tokio::time::Instant::now() + env.timeout + Duration::from_secs(5);
+    let drained = host
+        .pump_while(wait(&mut rx, n_members, Some(deadline), |s| match s {
+            Signal::Drained => Ok(true),
+            Signal::Failed(e) => Err(e),
+            _ => Ok(false),
         }))
         .await;
-    stop(&phase_tx);
+    if let Err(e) = drained {
+        return stop(&phase_tx, crowd, e).await;
+    }
+    let _ = phase_tx.send(Phase::Stop);
     let mut history = History {
         clients: vec![host.finish().await],
     };
     let mut send_lag = Recorder::default();
-    for h in handles {
-        let Out { log, send_lag_us } = h
-            .await
-            .map_err(|e| RunError::Internal(format!("a member task failed: {e}")))?;
+    for Out { log, send_lag_us } in crowd.join("virtual user").await? {
         send_lag_us.into_iter().for_each(|us| send_lag.record(us));
         history.clients.push(log);
     }
-    closed?;
 
     env.progress.note("reading back and checking");
     let readback = figures::read_back(&api, &seller, &lots, args.setup_concurrency).await?;
@@ -258,7 +271,7 @@ pub async fn run(env: Arc<Env>, args: AuctionArgs) -> Result<RunResult, RunError
     figures["setup_s"] = json!(round3(setup_s));
     figures["connect_s"] = json!(round3(connect_s));
     figures["total_s"] = json!(round3(started.elapsed().as_secs_f64()));
-    figures["harness_cpu_s"] = json!(cpu_seconds());
+    figures["harness_cpu_s"] = json!(env.harness_cpu_s());
     let summary = vec![
         format!(
             "bids: sent {} ok {} refused {} unanswered {}; {} accepted/s, {} answered/s (target {}/s)",
@@ -304,15 +317,21 @@ where
 }
 
 /// Takes signals until `n` of them counted (`f` says Ok(true)), one is an
-/// error, or every task has ended.
-async fn wait<E>(
+/// error, every task has ended, or `deadline` passed (the members' own
+/// waits are bounded; this bounds a lost signal).
+async fn wait(
     rx: &mut mpsc::UnboundedReceiver<Signal>,
     n: usize,
-    mut f: impl FnMut(Signal) -> Result<bool, E>,
-) -> Result<(), E> {
+    deadline: Option<tokio::time::Instant>,
+    mut f: impl FnMut(Signal) -> Result<bool, RunError>,
+) -> Result<(), RunError> {
     let mut counted = 0;
     while counted < n {
-        let Some(signal) = rx.recv().await else {
+        let next = match deadline {
+            Some(at) => tokio::time::timeout_at(at, rx.recv()).await.ok().flatten(),
+            None => rx.recv().await,
+        };
+        let Some(signal) = next else {
             break;
         };
         if f(signal)? {
@@ -320,6 +339,17 @@ async fn wait<E>(
         }
     }
     Ok(())
+}
+
+/// Ends the run early with `e`: every member stops, the workers with them.
+async fn stop(
+    phase_tx: &watch::Sender<Phase>,
+    crowd: Crowd<AuctionPart>,
+    e: RunError,
+) -> Result<RunResult, RunError> {
+    let _ = phase_tx.send(Phase::Stop);
+    let _ = crowd.join("virtual user").await;
+    Err(e)
 }
 
 /// The seller sends `op` (open_lot or close_lot) for every lot, then

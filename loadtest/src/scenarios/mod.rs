@@ -19,7 +19,7 @@ use tokio::io::{BufReader, Lines, Stdin};
 use crate::api::{Api, ApiError};
 use crate::cli::{Cli, parse_source_addrs};
 use crate::client::{self, ClientError, Conn};
-use crate::history::{ClientLog, Clock, History, Op, Outcome, Record};
+use crate::history::{ClientLog, Clock, Op, Outcome, Record};
 use crate::report::timeline::Timeline;
 use crate::report::{Progress, cpu_seconds};
 use crate::workers::{self, proto};
@@ -334,6 +334,11 @@ pub async fn join_room(who: &str, conn: &mut Conn, room: &Arc<str>) -> Result<()
     token_taken(who, conn)
 }
 
+/// How far ahead of "now" a timed phase (the broadcast's sending, the
+/// auction's bidding) starts when workers must first hear of it (a pipe
+/// write and a wake-up), so their first requests are not counted late.
+pub(crate) const WORKER_LEAD: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A worker process's work (`workers::serve`), by the part its order names.
 pub async fn serve_worker(
     part: &str,
@@ -345,6 +350,12 @@ pub async fn serve_worker(
     match part {
         broadcast::crowd::CrowdPart::NAME => {
             workers::serve::<broadcast::crowd::CrowdPart>(order, stdin, out).await
+        }
+        auction::crowd::AuctionPart::NAME => {
+            workers::serve::<auction::crowd::AuctionPart>(order, stdin, out).await
+        }
+        soak::users::SoakPart::NAME => {
+            workers::serve::<soak::users::SoakPart>(order, stdin, out).await
         }
         flash_sale::buyers::BuyerPart::NAME => {
             workers::serve::<flash_sale::buyers::BuyerPart>(order, stdin, out).await
@@ -369,23 +380,4 @@ pub fn run_prefix() -> String {
         n /= 36;
     }
     format!("lt{s}-")
-}
-
-/// The run's history: the host's log first, then each user task's, in
-/// order. A task that panicked is an internal error naming `who`.
-pub async fn gather(
-    host: ClientLog,
-    tasks: Vec<tokio::task::JoinHandle<ClientLog>>,
-    who: &str,
-) -> Result<History, RunError> {
-    let mut history = History {
-        clients: vec![host],
-    };
-    for task in tasks {
-        let log = task
-            .await
-            .map_err(|e| RunError::Internal(format!("a {who} task failed: {e}")))?;
-        history.clients.push(log);
-    }
-    Ok(history)
 }

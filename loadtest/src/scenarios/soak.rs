@@ -12,23 +12,29 @@
 //! the seller closes every lot, the run waits until they settle, reads
 //! them back and runs the checker: the sale, room and `answered` rules,
 //! `readback`, and the bid rules.
+//!
+//! With `--workers` the users run in worker processes
+//! ([`users::SoakPart`]); the seller stays here, and the actions start at
+//! a time on the run's clock, so every user's schedule is the same
+//! whichever process runs it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::{Env, RunError, join_room, run_prefix};
+use super::{Env, RunError, WORKER_LEAD, join_room, run_prefix};
 use crate::check::bids::{self, AuctionSpec};
 use crate::check::{self, SaleSpec};
-use crate::history::ClientLog;
-use crate::report::{RunResult, cpu_seconds};
-use users::{Phase, Role, RoomLots, Shared, Signal, each_lot};
+use crate::history::{ClientLog, History};
+use crate::report::RunResult;
+use crate::workers::Crowd;
+use users::{Config, Member, Phase, Role, RoomLots, Signal, SoakPart, each_lot};
 
 mod figures;
-mod users;
+pub(super) mod users;
 
 /// The sale lots' stock (the node's maximum) and hold TTL.
 const STOCK: u64 = 1_000_000;
@@ -97,10 +103,14 @@ impl SoakArgs {
 
 pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
     args.validate().map_err(RunError::Usage)?;
+    let n = args.buyers + args.bidders + args.viewers;
+    // Before the sign-ups: every user's socket must fit.
+    let what = format!("soak with {n} users");
+    let flag = "--buyers, --bidders or --viewers";
+    env.check_fd_budget(n, 1 + args.setup_concurrency, &what, flag)?;
     let api = env.api().clone();
     let prefix = run_prefix();
     let started = Instant::now();
-    let n = args.buyers + args.bidders + args.viewers;
     env.progress.note(&format!(
         "soak: setting up {} rooms and {n} users",
         args.rooms
@@ -146,18 +156,18 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
 
     env.progress.note(&format!("connecting {n} users"));
     let connecting = Instant::now();
-    let shared = Arc::new(Shared {
-        env: env.clone(),
-        connects: Semaphore::new(args.connect_concurrency),
+    let config = Config {
+        connect_concurrency: args.connect_concurrency,
         interval: Duration::from_millis(args.interval_ms),
         duration: Duration::from_secs(args.duration_secs),
         users: n,
         checkout_fraction: args.checkout_fraction,
         start_price: START_PRICE,
-    });
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles: Vec<_> = people
+    // Every user may run in a worker; the seller stays here (`host`).
+    let members = people
         .into_iter()
         .enumerate()
         .map(|(k, user)| {
@@ -169,10 +179,18 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
                 Role::Viewer
             };
             let lots = rooms[k % rooms.len()].clone();
-            let (shared, tx, rx) = (shared.clone(), tx.clone(), phase_rx.clone());
-            tokio::spawn(users::user(shared, k, role, lots, user, tx, rx))
+            (
+                Member {
+                    k,
+                    role,
+                    lots,
+                    user,
+                },
+                false,
+            )
         })
         .collect();
+    let crowd = Crowd::<SoakPart>::start(&env, config, members, &tx, &phase_rx)?;
     drop(tx);
     let bar = env.progress.phase("connect", n as u64);
     let connected = host
@@ -180,7 +198,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
             for _ in 0..n {
                 match rx.recv().await {
                     Some(Signal::Ready(Ok(()))) => bar.inc(1),
-                    Some(Signal::Ready(Err(e))) => return Err(e),
+                    Some(Signal::Ready(Err(e)) | Signal::Failed(e)) => return Err(e),
                     Some(Signal::Done(_)) | None => {
                         return Err(RunError::Internal("a user task ended early".into()));
                     }
@@ -191,11 +209,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         .await;
     bar.finish_and_clear();
     if let Err(e) = connected {
-        let _ = phase_tx.send(Phase::Stop);
-        for h in handles {
-            let _ = h.await;
-        }
-        return Err(e);
+        return stop(&phase_tx, crowd, e).await;
     }
     let connect_s = connecting.elapsed().as_secs_f64();
 
@@ -203,21 +217,50 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         "soaking for {} s, one action per user every {} ms",
         args.duration_secs, args.interval_ms
     ));
-    let _ = phase_tx.send(Phase::Run(tokio::time::Instant::now()));
+    // Workers first hear of the start through a pipe: start a little
+    // ahead so every process's users start on the same schedule.
+    let lead = if crowd.pids().is_empty() {
+        Duration::ZERO
+    } else {
+        WORKER_LEAD
+    };
+    let start = env.clock.now() + u64::try_from(lead.as_micros()).unwrap_or(0);
+    let _ = phase_tx.send(Phase::Run(start));
+    // Every user ends by its deadline plus one action (each reply waited
+    // for at most the timeout); beyond that a signal was lost.
+    let until = tokio::time::Instant::now()
+        + lead
+        + Duration::from_secs(args.duration_secs)
+        + Duration::from_millis(args.interval_ms)
+        + 2 * env.timeout;
     let bar = env.progress.phase("soak", n as u64);
-    let user_errors: Vec<String> = host
+    let soaked = host
         .pump_while(async {
             let mut errors = Vec::new();
-            while let Some(signal) = rx.recv().await {
-                if let Signal::Done(err) = signal {
-                    bar.inc(1);
-                    errors.extend(err);
+            let mut done = 0;
+            while done < n {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(Signal::Done(err))) => {
+                        done += 1;
+                        bar.inc(1);
+                        errors.extend(err);
+                    }
+                    Ok(Some(Signal::Failed(e))) => return Err(e),
+                    Ok(Some(Signal::Ready(_))) => {}
+                    Ok(None) | Err(_) => {
+                        errors.push(format!("{} users never finished", n - done));
+                        break;
+                    }
                 }
             }
-            errors
+            Ok(errors)
         })
         .await;
     bar.finish_and_clear();
+    let user_errors = match soaked {
+        Ok(errors) => errors,
+        Err(e) => return stop(&phase_tx, crowd, e).await,
+    };
 
     env.progress
         .note("closing the lots and waiting until they settle");
@@ -240,7 +283,10 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         })
         .await?;
     let _ = phase_tx.send(Phase::Stop);
-    let history = super::gather(host.finish().await, handles, "user").await?;
+    let mut history = History {
+        clients: vec![host.finish().await],
+    };
+    history.clients.extend(crowd.join("user").await?);
     closed?;
 
     env.progress.note("reading back and checking");
@@ -286,7 +332,7 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
     figures["setup_s"] = json!(round3(setup_s));
     figures["connect_s"] = json!(round3(connect_s));
     figures["total_s"] = json!(round3(started.elapsed().as_secs_f64()));
-    figures["harness_cpu_s"] = json!(cpu_seconds());
+    figures["harness_cpu_s"] = json!(env.harness_cpu_s());
     let mut summary = vec![format!(
         "soak: {n} users in {} rooms for {} s: {sent} requests ({}/s), {} events received, \
          {} user errors",
@@ -316,6 +362,17 @@ pub async fn run(env: Arc<Env>, args: SoakArgs) -> Result<RunResult, RunError> {
         verdict,
         summary,
     })
+}
+
+/// Ends the run early with `e`: every user stops, the workers with them.
+async fn stop(
+    phase_tx: &watch::Sender<Phase>,
+    crowd: Crowd<SoakPart>,
+    e: RunError,
+) -> Result<RunResult, RunError> {
+    let _ = phase_tx.send(Phase::Stop);
+    let _ = crowd.join("user").await;
+    Err(e)
 }
 
 fn round3(x: f64) -> f64 {

@@ -1,44 +1,72 @@
 //! The auction's virtual users, one task each: bidders (a registered user
 //! that watches its lots' rooms and bids on a fixed open-loop schedule) and
 //! viewers (anonymous connections that only watch one room). Every task
-//! reports to the driver on one channel and follows its phases.
+//! reports to the driver on one channel and follows its phases, in the
+//! driver's process or in a worker's ([`AuctionPart`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::super::{Env, RunError, join_room};
 use crate::client::Conn;
-use crate::history::{ClientLog, Op, Record};
+use crate::history::{ClientLog, Interner, Micros, Op, Record};
+use crate::workers::{Asker, Part};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Phase {
+/// The driver's phases, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Phase {
     Connect,
-    Bid,
+    /// Bidders bid, their schedules starting at this time of the run's
+    /// clock (one clock in every process).
+    Bid(Micros),
+    /// Everyone reads on until it saw its lots close.
     Drain,
     Stop,
 }
 
+impl Phase {
+    /// Its place in the order (whatever a `Bid` carries).
+    fn rank(self) -> u8 {
+        match self {
+            Phase::Connect => 0,
+            Phase::Bid(_) => 1,
+            Phase::Drain => 2,
+            Phase::Stop => 3,
+        }
+    }
+}
+
 /// What a task tells the driver.
-pub(super) enum Signal {
+pub(crate) enum Signal {
     /// Connected and joined (or why not).
     Ready(Result<(), RunError>),
     /// A bidder's schedule is over and its bids are answered (or why not).
     BidDone(Option<String>),
     /// Saw every one of its lots closed, or gave up waiting.
     Drained,
+    /// A worker process failed (its members are lost).
+    Failed(RunError),
 }
 
-/// What every task shares.
-pub(super) struct Shared {
-    pub env: Arc<Env>,
-    pub connects: Semaphore,
-    /// When the bidding starts; set before `Phase::Bid`.
-    pub start: OnceLock<Instant>,
+/// A [`Signal`] as it crosses from a worker (errors as their messages).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Wire {
+    Ready(Result<(), String>),
+    BidDone(Option<String>),
+    Drained,
+}
+
+/// What a worker needs to make its [`Shared`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Config {
+    pub connect_concurrency: usize,
     /// Between two bids of one bidder.
     pub interval: Duration,
     pub duration: Duration,
@@ -47,8 +75,16 @@ pub(super) struct Shared {
     pub increment: i64,
 }
 
+/// What every task of a process shares.
+pub(crate) struct Shared {
+    env: Arc<Env>,
+    connects: Semaphore,
+    config: Config,
+}
+
 /// One virtual user.
-pub(super) struct Member {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Member {
     /// Its number among all connections (spreads targets and sources).
     pub i: usize,
     pub name: String,
@@ -59,16 +95,75 @@ pub(super) struct Member {
     /// The lots it watches (to know when all have closed).
     pub watches: Vec<Arc<str>>,
     /// The lots it bids on, in turn (empty for a viewer), and its index
-    /// among the bidders.
+    /// among the bidders (which places its schedule).
     pub bids_on: Vec<Arc<str>>,
     pub bidder_index: usize,
 }
 
 /// A finished task: its history and, for a bidder, how late each bid left
 /// against its schedule (µs).
-pub(super) struct Out {
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Out {
     pub log: ClientLog,
     pub send_lag_us: Vec<u64>,
+}
+
+/// The auction's bidders and viewers as a part `--workers` can run.
+pub(crate) struct AuctionPart;
+
+impl Part for AuctionPart {
+    const NAME: &'static str = "auction";
+    type Config = Config;
+    type Member = Member;
+    type Phase = Phase;
+    type Signal = Signal;
+    type Wire = Wire;
+    type Out = Out;
+    type Shared = Shared;
+
+    fn shared(env: Arc<Env>, config: Config, _asker: Option<Arc<Asker>>) -> Shared {
+        Shared {
+            env,
+            connects: Semaphore::new(config.connect_concurrency.max(1)),
+            config,
+        }
+    }
+
+    fn spawn(
+        shared: &Arc<Shared>,
+        member: Member,
+        signals: mpsc::UnboundedSender<Signal>,
+        phase: watch::Receiver<Phase>,
+    ) -> JoinHandle<Out> {
+        tokio::spawn(self::member(shared.clone(), member, signals, phase))
+    }
+
+    fn to_wire(signal: Signal) -> Wire {
+        match signal {
+            Signal::Ready(r) => Wire::Ready(r.map_err(|e| e.to_string())),
+            Signal::BidDone(error) => Wire::BidDone(error),
+            Signal::Drained => Wire::Drained,
+            Signal::Failed(e) => Wire::Ready(Err(e.to_string())),
+        }
+    }
+
+    fn from_wire(wire: Wire, worker: usize) -> Signal {
+        match wire {
+            Wire::Ready(r) => {
+                Signal::Ready(r.map_err(|message| RunError::Worker { worker, message }))
+            }
+            Wire::BidDone(error) => Signal::BidDone(error),
+            Wire::Drained => Signal::Drained,
+        }
+    }
+
+    fn failed(error: RunError) -> Signal {
+        Signal::Failed(error)
+    }
+
+    fn intern(out: &mut Out, ids: &mut Interner) {
+        out.log.intern(ids);
+    }
 }
 
 /// Connects and joins every room, checking the node took the token.
@@ -85,7 +180,7 @@ async fn join(shared: &Shared, m: &Member) -> Result<Conn, RunError> {
 }
 
 /// One virtual user's whole run.
-pub(super) async fn member(
+async fn member(
     shared: Arc<Shared>,
     m: Member,
     tx: mpsc::UnboundedSender<Signal>,
@@ -107,17 +202,19 @@ pub(super) async fn member(
     };
     let _ = tx.send(Signal::Ready(Ok(())));
     conn.pump_while(async {
-        let _ = phase.wait_for(|p| *p >= Phase::Bid).await;
+        let _ = phase.wait_for(|p| p.rank() >= Phase::Bid(0).rank()).await;
     })
     .await;
-    if !m.bids_on.is_empty() && *phase.borrow() == Phase::Bid {
-        let err = bid(&shared, &m, &mut conn, &mut out.send_lag_us)
+    let now = *phase.borrow();
+    if let (false, Phase::Bid(start)) = (m.bids_on.is_empty(), now) {
+        let start = Instant::from_std(shared.env.clock.instant(start));
+        let err = bid(&shared, &m, start, &mut conn, &mut out.send_lag_us)
             .await
             .err();
         let _ = tx.send(Signal::BidDone(err.map(|e| format!("{}: {e}", m.name))));
     }
     conn.pump_while(async {
-        let _ = phase.wait_for(|p| *p >= Phase::Drain).await;
+        let _ = phase.wait_for(|p| p.rank() >= Phase::Drain.rank()).await;
     })
     .await;
     if *phase.borrow() == Phase::Drain {
@@ -150,24 +247,26 @@ pub(super) async fn member(
 }
 
 /// The open-loop schedule: bid number k leaves at start + (offset + k) x
-/// interval whether or not earlier ones were answered, each on the next of
+/// interval (offset: its index among the bidders over their number, so the
+/// same in whichever process) whether or not earlier ones were answered, each on the next of
 /// `bids_on` in turn, at the highest bid known on that lot (from its bid
 /// events, or this bidder's own last offer) plus the increment. Then waits
 /// (bounded) until every bid is answered.
 async fn bid(
     shared: &Shared,
     m: &Member,
+    start: Instant,
     conn: &mut Conn,
     lags: &mut Vec<u64>,
 ) -> Result<(), crate::client::ClientError> {
-    let start = *shared.start.get_or_init(Instant::now);
-    let end = start + shared.duration;
-    let offset = m.bidder_index as f64 / shared.bidders as f64;
+    let c = &shared.config;
+    let end = start + c.duration;
+    let offset = m.bidder_index as f64 / c.bidders as f64;
     let mut known: HashMap<Arc<str>, i64> = HashMap::new();
     let mut outstanding: HashSet<u32> = HashSet::new();
     let mut scanned = 0;
     for k in 0u64.. {
-        let due = start + shared.interval.mul_f64(offset + k as f64);
+        let due = start + c.interval.mul_f64(offset + k as f64);
         if due >= end || conn.closed.is_some() {
             break;
         }
@@ -184,8 +283,8 @@ async fn bid(
         }
         let lot = &m.bids_on[(k % m.bids_on.len() as u64) as usize];
         let amount = match known.get(lot) {
-            Some(high) => high.saturating_add(shared.increment),
-            None => shared.start_price,
+            Some(high) => high.saturating_add(c.increment),
+            None => c.start_price,
         };
         known.insert(lot.clone(), amount);
         let lag = Instant::now().saturating_duration_since(due);

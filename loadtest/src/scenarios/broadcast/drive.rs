@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::super::{Env, RunError};
+use super::super::{Env, RunError, WORKER_LEAD};
 use super::crowd::{Config, CrowdPart, Member, Phase, Signal};
 use super::watcher::{Seen, Watcher};
 use crate::history::History;
@@ -93,11 +93,6 @@ async fn stop(
     let _ = watcher.finish().await;
     Err(e)
 }
-
-/// How far ahead of "now" the send phase starts when workers must first
-/// hear of it (a pipe write and a wake-up), so their first sends are not
-/// counted late.
-const WORKER_LEAD: Duration = Duration::from_millis(50);
 
 /// Runs `members` through every phase; see the module doc.
 pub(in crate::scenarios) async fn drive(

@@ -4,55 +4,70 @@
 //! like in turns). Each acts once per interval, waiting for the reply, from
 //! its own offset within the first interval until the deadline, reading
 //! everything its room sends meanwhile and after, until the run stops.
-//! Also the seller's helpers: the join check and opening/closing lots.
+//! Every user reports to the driver on one channel and follows its phases,
+//! in the driver's process or in a worker's ([`SoakPart`]). Also the
+//! seller's helpers: the join check and opening/closing lots.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::super::{Env, RunError, join_room};
 use crate::api::User;
 use crate::client::{ClientError, Conn};
-use crate::history::{ClientLog, Op, Outcome, Record};
+use crate::history::{ClientLog, Interner, Micros, Op, Outcome, Record};
+use crate::workers::{Asker, Part};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Phase {
     Connect,
-    /// Act from this instant on, until the deadline.
-    Run(Instant),
+    /// Act from this time of the run's clock on (one clock in every
+    /// process), until the deadline.
+    Run(Micros),
     Stop,
 }
 
 /// What a user tells the driver.
-pub(super) enum Signal {
+pub(crate) enum Signal {
     /// Connected and joined (or why not).
     Ready(Result<(), RunError>),
     /// Stopped acting; why early, if it was.
     Done(Option<String>),
+    /// A worker process failed (its users are lost).
+    Failed(RunError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
+/// A [`Signal`] as it crosses from a worker (errors as their messages).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Wire {
+    Ready(Result<(), String>),
+    Done(Option<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Role {
     Buyer,
     Bidder,
     Viewer,
 }
 
 /// A room and its two lots.
-#[derive(Debug, Clone)]
-pub(super) struct RoomLots {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RoomLots {
     pub room: Arc<str>,
     pub sale: Arc<str>,
     pub auction: Arc<str>,
 }
 
-/// What every user task shares.
-pub(super) struct Shared {
-    pub env: Arc<Env>,
-    pub connects: Semaphore,
+/// What every user task of a process shares (and a worker is given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Config {
+    pub connect_concurrency: usize,
     pub interval: Duration,
     pub duration: Duration,
     pub users: usize,
@@ -60,16 +75,92 @@ pub(super) struct Shared {
     pub start_price: i64,
 }
 
+/// What every user task of a process shares.
+pub(crate) struct Shared {
+    env: Arc<Env>,
+    connects: Semaphore,
+    config: Config,
+}
+
+/// One user: its index among the users (which places its connection and
+/// its schedule, whichever process runs it), role, room and account.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Member {
+    pub k: usize,
+    pub role: Role,
+    pub lots: RoomLots,
+    pub user: User,
+}
+
+/// The soak's users as a part `--workers` can run.
+pub(crate) struct SoakPart;
+
+impl Part for SoakPart {
+    const NAME: &'static str = "soak";
+    type Config = Config;
+    type Member = Member;
+    type Phase = Phase;
+    type Signal = Signal;
+    type Wire = Wire;
+    type Out = ClientLog;
+    type Shared = Shared;
+
+    fn shared(env: Arc<Env>, config: Config, _asker: Option<Arc<Asker>>) -> Shared {
+        Shared {
+            env,
+            connects: Semaphore::new(config.connect_concurrency.max(1)),
+            config,
+        }
+    }
+
+    fn spawn(
+        shared: &Arc<Shared>,
+        member: Member,
+        signals: mpsc::UnboundedSender<Signal>,
+        phase: watch::Receiver<Phase>,
+    ) -> JoinHandle<ClientLog> {
+        tokio::spawn(user(shared.clone(), member, signals, phase))
+    }
+
+    fn to_wire(signal: Signal) -> Wire {
+        match signal {
+            Signal::Ready(r) => Wire::Ready(r.map_err(|e| e.to_string())),
+            Signal::Done(error) => Wire::Done(error),
+            Signal::Failed(e) => Wire::Ready(Err(e.to_string())),
+        }
+    }
+
+    fn from_wire(wire: Wire, worker: usize) -> Signal {
+        match wire {
+            Wire::Ready(r) => {
+                Signal::Ready(r.map_err(|message| RunError::Worker { worker, message }))
+            }
+            Wire::Done(error) => Signal::Done(error),
+        }
+    }
+
+    fn failed(error: RunError) -> Signal {
+        Signal::Failed(error)
+    }
+
+    fn intern(out: &mut ClientLog, ids: &mut Interner) {
+        out.intern(ids);
+    }
+}
+
 /// One user's task: returns its history.
-pub(super) async fn user(
+async fn user(
     shared: Arc<Shared>,
-    k: usize,
-    role: Role,
-    lots: RoomLots,
-    user: User,
+    m: Member,
     signals: mpsc::UnboundedSender<Signal>,
     mut phase: watch::Receiver<Phase>,
 ) -> ClientLog {
+    let Member {
+        k,
+        role,
+        lots,
+        user,
+    } = m;
     let permit = shared.connects.acquire().await;
     let joined = async {
         let log = ClientLog::new(&user.name, &user.id);
@@ -93,7 +184,7 @@ pub(super) async fn user(
     let start = conn
         .pump_while(async {
             match phase.wait_for(|p| *p != Phase::Connect).await.map(|p| *p) {
-                Ok(Phase::Run(start)) => Some(start),
+                Ok(Phase::Run(start)) => Some(Instant::from_std(shared.env.clock.instant(start))),
                 _ => None,
             }
         })
@@ -121,10 +212,9 @@ async fn act_until(
     conn: &mut Conn,
     start: Instant,
 ) -> Result<(), ClientError> {
-    let deadline = start + shared.duration;
-    let offset = shared
-        .interval
-        .mul_f64(k as f64 / shared.users.max(1) as f64);
+    let c = &shared.config;
+    let deadline = start + c.duration;
+    let offset = c.interval.mul_f64(k as f64 / c.users.max(1) as f64);
     let mut next = start + offset;
     let mut state = State::default();
     while next < deadline {
@@ -136,7 +226,7 @@ async fn act_until(
         }
         state.actions += 1;
         // The next slot; after a slow reply, no burst to catch up.
-        next = (next + shared.interval).max(Instant::now());
+        next = (next + c.interval).max(Instant::now());
     }
     Ok(())
 }
@@ -169,7 +259,7 @@ async fn buy(
     };
     let n = state.holds as f64;
     state.holds += 1;
-    let f = shared.checkout_fraction;
+    let f = shared.config.checkout_fraction;
     if ((n + 1.0) * f).floor() > (n * f).floor() {
         let idem: Arc<str> = format!("lt-{hold}").into();
         let msg = json!({"type": "checkout", "hold": &*hold, "idem": &*idem});
@@ -196,7 +286,7 @@ async fn bid(
         }
     }
     state.scanned = conn.log.records.len();
-    let amount = state.high.map_or(shared.start_price, |h| h + 1);
+    let amount = state.high.map_or(shared.config.start_price, |h| h + 1);
     let op = Op::Bid {
         lot: lot.clone(),
         amount,
@@ -228,7 +318,7 @@ async fn chat_or_like(
 
 /// The seller sends `op` (`open_lot` or `close_lot`) for each lot in turn;
 /// any refusal stops the run.
-pub(super) async fn each_lot(
+pub(crate) async fn each_lot(
     host: &mut Conn,
     seller: &User,
     lots: &[Arc<str>],
