@@ -7,6 +7,7 @@ pub mod auction;
 pub mod broadcast;
 pub mod chat_storm;
 pub mod flash_sale;
+mod signals;
 pub mod soak;
 
 use std::net::{IpAddr, SocketAddr};

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub(crate) use super::super::signals::{Signal, Wire};
 use super::super::{Env, RunError, join_room};
 use crate::api::User;
 use crate::client::Conn;
@@ -21,23 +22,6 @@ pub(crate) enum Phase {
     Connect,
     Race,
     Stop,
-}
-
-/// What a buyer tells the driver.
-pub(crate) enum Signal {
-    /// Connected and joined (or why not).
-    Ready(Result<(), RunError>),
-    /// Its hold (and checkout) is answered, or what went wrong.
-    Done(Option<String>),
-    /// A worker process failed (its buyers are lost).
-    Failed(RunError),
-}
-
-/// A [`Signal`] as it crosses from a worker (errors as their messages).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Wire {
-    Ready(Result<(), String>),
-    Done(Option<String>),
 }
 
 /// One buyer: its number among all connections (the seller is 0) and its
@@ -132,20 +116,11 @@ impl Part for BuyerPart {
     }
 
     fn to_wire(signal: Signal) -> Wire {
-        match signal {
-            Signal::Ready(r) => Wire::Ready(r.map_err(|e| e.to_string())),
-            Signal::Done(error) => Wire::Done(error),
-            Signal::Failed(e) => Wire::Ready(Err(e.to_string())),
-        }
+        signal.into_wire()
     }
 
     fn from_wire(wire: Wire, worker: usize) -> Signal {
-        match wire {
-            Wire::Ready(r) => {
-                Signal::Ready(r.map_err(|message| RunError::Worker { worker, message }))
-            }
-            Wire::Done(error) => Signal::Done(error),
-        }
+        Signal::from_wire(wire, worker)
     }
 
     fn failed(error: RunError) -> Signal {

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub(crate) use super::super::signals::{Signal, Wire};
 use super::super::{Env, RunError, join_room};
 use crate::api::User;
 use crate::client::{ClientError, Conn};
@@ -30,23 +31,6 @@ pub(crate) enum Phase {
     /// process), until the deadline.
     Run(Micros),
     Stop,
-}
-
-/// What a user tells the driver.
-pub(crate) enum Signal {
-    /// Connected and joined (or why not).
-    Ready(Result<(), RunError>),
-    /// Stopped acting; why early, if it was.
-    Done(Option<String>),
-    /// A worker process failed (its users are lost).
-    Failed(RunError),
-}
-
-/// A [`Signal`] as it crosses from a worker (errors as their messages).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Wire {
-    Ready(Result<(), String>),
-    Done(Option<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,20 +107,11 @@ impl Part for SoakPart {
     }
 
     fn to_wire(signal: Signal) -> Wire {
-        match signal {
-            Signal::Ready(r) => Wire::Ready(r.map_err(|e| e.to_string())),
-            Signal::Done(error) => Wire::Done(error),
-            Signal::Failed(e) => Wire::Ready(Err(e.to_string())),
-        }
+        signal.into_wire()
     }
 
     fn from_wire(wire: Wire, worker: usize) -> Signal {
-        match wire {
-            Wire::Ready(r) => {
-                Signal::Ready(r.map_err(|message| RunError::Worker { worker, message }))
-            }
-            Wire::Done(error) => Signal::Done(error),
-        }
+        Signal::from_wire(wire, worker)
     }
 
     fn failed(error: RunError) -> Signal {
