@@ -1,7 +1,7 @@
 //! Builders shared by the domain tests.
 #![allow(dead_code)]
 
-use liveshop_domain::{Lot, LotCommand, LotDef, LotEvent, Outcome};
+use liveshop_domain::{Lot, LotCommand, LotDef, LotEvent, Outcome, Room, RoomDef};
 use liveshop_protocol::{
     Allocation, AuctionTerms, Currency, LotId, LotSpec, LotTerms, RoomId, SaleTerms, UserId,
 };
@@ -126,4 +126,17 @@ pub fn drive(lot: &mut Lot, until: u64) -> Vec<(u64, Outcome)> {
 pub fn through_snapshot(lot: &Lot) -> Lot {
     let bytes = rmp_serde::to_vec_named(lot).unwrap();
     rmp_serde::from_slice(&bytes).unwrap()
+}
+
+/// A room `r1` hosted by [`host`], replay buffer of 4 events.
+pub fn room() -> Room {
+    Room::new(
+        RoomDef {
+            id: RoomId::new("r1").unwrap(),
+            host: host(),
+            title: "Drops".into(),
+        },
+        0,
+        4,
+    )
 }
