@@ -59,7 +59,7 @@ async fn create_room(
         Some(d) => Some(d.to_owned()),
     };
     let room_id = RoomId::new(new_ulid()).map_err(Error::internal)?;
-    let stream_key = random_hex(24);
+    let stream_key = random_hex(super::media::STREAM_KEY_BYTES);
     let record = RoomRecord {
         room_id: room_id.clone(),
         host,
