@@ -1,11 +1,21 @@
-//! The signals of a part whose members only get ready and then finish (the
-//! flash sale's buyers, the soak's users), and their form on the wire from
-//! a worker process. Parts with more to say (auction, broadcast) have their
-//! own.
+//! What parts' members report that more than one part shares: the signals
+//! of members that only get ready and then finish (the flash sale's buyers,
+//! the soak's users) and their form on the wire from a worker process
+//! (parts with more to say, auction and broadcast, have their own); and the
+//! result of a member that sends on a schedule ([`Out`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::RunError;
+use crate::history::ClientLog;
+
+/// A finished member: its history and, for one that sends on a schedule
+/// (a bidder, a chatter), how late each request left against it (µs).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Out {
+    pub log: ClientLog,
+    pub send_lag_us: Vec<u64>,
+}
 
 /// What a member tells the driver.
 pub(crate) enum Signal {

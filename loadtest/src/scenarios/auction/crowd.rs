@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub(crate) use super::super::signals::Out;
 use super::super::{Env, RunError, join_room};
 use crate::client::Conn;
 use crate::history::{ClientLog, Interner, Micros, Op, Record};
@@ -98,14 +99,6 @@ pub(crate) struct Member {
     /// among the bidders (which places its schedule).
     pub bids_on: Vec<Arc<str>>,
     pub bidder_index: usize,
-}
-
-/// A finished task: its history and, for a bidder, how late each bid left
-/// against its schedule (µs).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Out {
-    pub log: ClientLog,
-    pub send_lag_us: Vec<u64>,
 }
 
 /// The auction's bidders and viewers as a part `--workers` can run.

@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub(crate) use super::super::signals::Out;
 use super::super::{Env, RunError, expect_ok, join_room, token_taken};
 use super::EmitKind;
 use crate::client::Conn;
@@ -101,14 +102,6 @@ pub(crate) struct Shared {
 pub(crate) struct Config {
     pub connect_concurrency: usize,
     pub marker: String,
-}
-
-/// A finished task: its history and, for a sender, how late each request
-/// left against its schedule (µs).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Out {
-    pub log: ClientLog,
-    pub send_lag_us: Vec<u64>,
 }
 
 /// The fan-out scenarios' users as a part `--workers` can run.
