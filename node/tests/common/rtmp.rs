@@ -15,6 +15,20 @@ use std::time::{Duration, Instant};
 /// nginx's dynamic RTMP module, as Debian's libnginx-mod-rtmp installs it.
 pub const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
+/// Whether a video test can run: nginx with the RTMP module and ffmpeg
+/// are here. Without them it fails, unless `LIVESHOP_VIDEO_OPTIONAL=1`
+/// says to skip it (then it prints `skipped: ...` and the caller returns).
+pub fn tools_here() -> bool {
+    let Some(why) = tools_missing() else {
+        return true;
+    };
+    if std::env::var("LIVESHOP_VIDEO_OPTIONAL").as_deref() == Ok("1") {
+        eprintln!("skipped: {why}");
+        return false;
+    }
+    panic!("{why}; set LIVESHOP_VIDEO_OPTIONAL=1 to skip this test instead");
+}
+
 /// Why the video test cannot run here, if it cannot.
 pub fn tools_missing() -> Option<String> {
     let mut missing = Vec::new();
