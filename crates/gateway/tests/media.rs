@@ -84,16 +84,7 @@ async fn update(api: &Api, name: &str, enc: Encoder) -> (StatusCode, String) {
 /// A seller's new room: (seller, room id, stream key).
 async fn seller_room(api: &Api, name: &str) -> (User, String, String) {
     let seller = api.register(name, "seller").await;
-    let (status, created) = api
-        .post(
-            "/api/v1/rooms",
-            Some(&seller.token),
-            json!({"title": "Drop"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let room = created["room_id"].as_str().expect("room_id").to_owned();
-    let key = created["stream_key"].as_str().expect("key").to_owned();
+    let (room, key) = api.room_with_key(&seller).await;
     (seller, room, key)
 }
 

@@ -88,16 +88,7 @@ async fn rtmp_hooks_and_the_heartbeat_keep_the_live_directory() {
     let server = TestServer::start_with_cache(config, cache.clone()).await;
     let api = server.api();
     let seller = api.register("sam", "seller").await;
-    let (status, created) = api
-        .post(
-            "/api/v1/rooms",
-            Some(&seller.token),
-            json!({"title": "Drop"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let room = created["room_id"].as_str().unwrap().to_owned();
-    let key = created["stream_key"].as_str().unwrap().to_owned();
+    let (room, key) = api.room_with_key(&seller).await;
     let room_id = RoomId::new(room.clone()).unwrap();
     assert!(live_list(&api).await.is_empty());
 
@@ -157,15 +148,7 @@ async fn a_restarted_node_hosts_the_live_rooms_no_node_lists() {
         TestServer::start_in(dir.path(), config.clone(), Arc::new(MemoryCache::new())).await;
     let api = first.api();
     let seller = api.register("sid", "seller").await;
-    let (_, created) = api
-        .post(
-            "/api/v1/rooms",
-            Some(&seller.token),
-            json!({"title": "Drop"}),
-        )
-        .await;
-    let room = created["room_id"].as_str().unwrap().to_owned();
-    let key = created["stream_key"].as_str().unwrap().to_owned();
+    let (room, key) = api.room_with_key(&seller).await;
     assert_eq!(hook(&api, "on_publish", &key).await, StatusCode::FOUND);
     first.stop().await;
 
@@ -198,15 +181,7 @@ async fn a_node_restarted_after_a_crash_hosts_its_rooms_again() {
     let first = TestServer::start_in(dir.path(), config.clone(), cache.clone()).await;
     let api = first.api();
     let seller = api.register("cid", "seller").await;
-    let (_, created) = api
-        .post(
-            "/api/v1/rooms",
-            Some(&seller.token),
-            json!({"title": "Drop"}),
-        )
-        .await;
-    let room = created["room_id"].as_str().unwrap().to_owned();
-    let key = created["stream_key"].as_str().unwrap().to_owned();
+    let (room, key) = api.room_with_key(&seller).await;
     assert_eq!(hook(&api, "on_publish", &key).await, StatusCode::FOUND);
     first.stop().await;
     // A crash rather than a shutdown: the last heartbeat's entry stays in

@@ -212,6 +212,11 @@ impl Api {
 
     /// A room of `seller`; returns its id.
     pub async fn room(&self, seller: &User) -> String {
+        self.room_with_key(seller).await.0
+    }
+
+    /// A room of `seller`; returns its id and stream key.
+    pub async fn room_with_key(&self, seller: &User) -> (String, String) {
         let (status, body) = self
             .post(
                 "/api/v1/rooms",
@@ -220,7 +225,9 @@ impl Api {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["room_id"].as_str().expect("room_id").to_owned()
+        let room = body["room_id"].as_str().expect("room_id").to_owned();
+        let key = body["stream_key"].as_str().expect("stream_key").to_owned();
+        (room, key)
     }
 
     /// A lot in `room`; returns its id.
