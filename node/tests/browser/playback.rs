@@ -87,7 +87,10 @@ async fn playback() {
         }
         assert!(
             Instant::now() < deadline,
-            "the video did not play: {seen}; nginx: {}",
+            "the video did not play: {seen}\nHLS files: {:?}\nChromium's requests:\n{}\nffmpeg: {}\nnginx: {}",
+            nginx.hls_files(),
+            nginx.access_log(),
+            std::fs::read_to_string(tmp.path().join("ffmpeg.log")).unwrap_or_default(),
             nginx.error_log()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;

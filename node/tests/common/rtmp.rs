@@ -130,6 +130,11 @@ impl Nginx {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
+    /// What nginx's HTTP server answered (the players' requests).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("http-access.log")).unwrap_or_default()
+    }
+
     /// The names of the files nginx wrote for HLS.
     pub fn hls_files(&self) -> Vec<String> {
         std::fs::read_dir(self.dir.join("hls"))
@@ -236,7 +241,14 @@ http {{
                 video/mp2t ts;
             }}
             root {dir};
-            add_header Cache-Control "no-cache" always;
+            # As in config/nginx-rtmp.conf: playlists without validators.
+            location ~ \.m3u8$ {{
+                root {dir};
+                etag off;
+                if_modified_since off;
+                add_header Cache-Control "no-cache" always;
+            }}
+            add_header Cache-Control "public, max-age=60" always;
         }}
         location / {{
             return 404;

@@ -101,7 +101,9 @@ export function play(video, url, onState) {
   };
 
   const watchdog = setInterval(() => {
-    if (video.paused && video.readyState >= 2) return; // paused on purpose
+    // Paused on purpose, unless by an error: a failed element is paused
+    // too, even with data (readyState 4), and must start over.
+    if (!video.error && video.paused && video.readyState >= 2) return;
     if (video.currentTime !== lastTime) {
       lastTime = video.currentTime;
       lastProgress = Date.now();
