@@ -13,6 +13,8 @@ bash scripts/redis.sh
 # package's own nginx service is not used).
 bash scripts/video.sh
 bash scripts/browser.sh
+# hls.js for the room page's hls.js player in the browser tests.
+bash scripts/hls-js.sh
 
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 

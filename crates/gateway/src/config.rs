@@ -35,9 +35,10 @@ pub struct GatewayConfig {
 /// The web client's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebConfig {
-    /// Where pages load hls.js from, in browsers without native HLS (all
-    /// but Safari and recent Chromium). Its origin is allowed in the pages'
-    /// Content-Security-Policy. A path (`/...`) means this node serves it.
+    /// Where pages load hls.js from (their first choice of player; native
+    /// HLS where it cannot run or load). Its origin is allowed in the
+    /// pages' Content-Security-Policy. A path (`/...`) is on the pages' own
+    /// origin, for a reverse proxy in front of the node to serve.
     pub hls_js_url: String,
 }
 

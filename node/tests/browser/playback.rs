@@ -1,27 +1,87 @@
 //! A real stream on the room page: nginx with the RTMP module and ffmpeg
 //! (common/rtmp.rs), the node's `public_url` on nginx's HLS port, and the
-//! room page's `<video>` playing it (Chromium plays HLS natively, so no
-//! hls.js is fetched). Without nginx or ffmpeg it fails unless
+//! room page's `<video>` playing it (its clock advances), twice:
+//!
+//! - with hls.js, the page's first choice, served by the test's nginx from
+//!   the copy scripts/hls-js.sh keeps in the local cache (the release the
+//!   default `[web] hls_js_url` pins; no CDN is reached);
+//! - natively (Chromium plays HLS itself), when hls.js cannot be loaded.
+//!
+//! Without nginx, ffmpeg or the hls.js copy it fails unless
 //! `LIVESHOP_VIDEO_OPTIONAL=1`, like node/tests/video.rs.
+
+use std::path::PathBuf;
 
 use super::*;
 
+/// How the room page is to play the stream.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Player {
+    HlsJs,
+    Native,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_stream_plays_on_the_room_page() {
+async fn a_live_stream_plays_with_hls_js_on_the_room_page() {
+    run(Player::HlsJs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_plays_natively_when_hls_js_cannot_load() {
+    run(Player::Native).await;
+}
+
+async fn run(player: Player) {
     if !chromium_here() {
         return;
     }
     if !rtmp::tools_here() {
         return;
     }
+    let hls_js = match player {
+        Player::HlsJs => match hls_js_copy() {
+            Some(path) => Some(path),
+            None => return,
+        },
+        Player::Native => None,
+    };
     let started = Instant::now();
-    tokio::time::timeout(WHOLE, playback())
+    tokio::time::timeout(WHOLE, playback(player, hls_js))
         .await
         .unwrap_or_else(|_| panic!("the playback test took over {WHOLE:?}"));
-    eprintln!("playback test took {:?}", started.elapsed());
+    eprintln!("playback test ({player:?}) took {:?}", started.elapsed());
 }
 
-async fn playback() {
+/// scripts/hls-js.sh's copy of the hls.js release the node's default URL
+/// pins; `None` (skip) when it is missing and video tests are optional.
+fn hls_js_copy() -> Option<PathBuf> {
+    let url = liveshop_gateway::DEFAULT_HLS_JS_URL;
+    let version = url
+        .split("hls.js@")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no hls.js@<version> in {url}"));
+    let cache = std::env::var_os("LIVESHOP_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("liveshop")))
+        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/liveshop")))
+        .expect("HOME, XDG_CACHE_HOME or LIVESHOP_CACHE");
+    let path = cache.join(format!("hls.js-{version}/hls.min.js"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let why = format!(
+        "missing {} (scripts/hls-js.sh downloads hls.js {version})",
+        path.display()
+    );
+    if std::env::var("LIVESHOP_VIDEO_OPTIONAL").as_deref() == Ok("1") {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    panic!("{why}; set LIVESHOP_VIDEO_OPTIONAL=1 to skip this test instead");
+}
+
+async fn playback(player: Player, hls_js: Option<PathBuf>) {
     let tmp = tempfile::tempdir().expect("temp dir");
     // nginx's hooks need the node's address and the node's `public_url`
     // (rooms' `hls_url`) needs nginx's: the node's port is chosen first.
@@ -31,10 +91,20 @@ async fn playback() {
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
     );
     let public_url = nginx.http_url("");
+    // hls.js from nginx, or from a port nothing listens on.
+    let hls_js_url = match &hls_js {
+        Some(copy) => {
+            let vendor = nginx.dir.join("vendor");
+            std::fs::create_dir_all(&vendor).expect("vendor dir");
+            std::fs::copy(copy, vendor.join("hls.min.js")).expect("copy hls.js");
+            nginx.http_url("/vendor/hls.min.js")
+        }
+        None => format!("http://127.0.0.1:{}/vendor/hls.min.js", free_port()),
+    };
     let node = NodeProc::start_with(
         &tmp.path().join("data"),
         port,
-        &format!("public_url = \"{public_url}\""),
+        &format!("public_url = \"{public_url}\"\n[web]\nhls_js_url = \"{hls_js_url}\""),
     );
     let driver = Driver::start(&tmp.path().join("chromedriver.log"));
 
@@ -99,6 +169,19 @@ async fn playback() {
         seen["overlay"], true,
         "the 'not streaming' note is hidden: {seen}"
     );
+    let src = seen["src"].as_str().unwrap_or_default();
+    match player {
+        // hls.js feeds the element through Media Source Extensions.
+        Player::HlsJs => assert!(src.starts_with("blob:"), "not played by hls.js: {seen}"),
+        Player::Native => {
+            assert!(src.ends_with(".m3u8"), "not played natively: {seen}");
+            let _ = encoder.start_kill();
+            for b in [seller, viewer] {
+                b.close().await;
+            }
+            return;
+        }
+    }
 
     // The whole room at once, for the screenshots: a pinned sale, chat and
     // hearts over the playing video.

@@ -241,14 +241,24 @@ http {{
                 video/mp2t ts;
             }}
             root {dir};
-            # As in config/nginx-rtmp.conf: playlists without validators.
+            # As in config/nginx-rtmp.conf: playlists without validators,
+            # and CORS (pages come from the node, another origin; hls.js
+            # fetches with XHR).
             location ~ \.m3u8$ {{
                 root {dir};
                 etag off;
                 if_modified_since off;
                 add_header Cache-Control "no-cache" always;
+                add_header Access-Control-Allow-Origin "*" always;
             }}
             add_header Cache-Control "public, max-age=60" always;
+            add_header Access-Control-Allow-Origin "*" always;
+        }}
+        # Scripts a test serves to pages (hls.js), from {dir}/vendor; pages
+        # load them with `crossorigin`.
+        location /vendor/ {{
+            root {dir};
+            add_header Access-Control-Allow-Origin "*" always;
         }}
         location / {{
             return 404;

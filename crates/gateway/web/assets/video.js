@@ -1,14 +1,27 @@
-// The room's video: HLS from the room's `hls_url`. Natively where the
-// browser plays HLS itself (Safari, recent Chromium); otherwise with hls.js,
-// loaded on first use from the URL the node's configuration names
-// (`[web] hls_js_url`, served to pages as /config.js), with low-latency
-// settings so viewers stay a few seconds behind the seller.
+// The room's video: HLS from the room's `hls_url`, with hls.js (Media
+// Source Extensions) wherever it runs, with low-latency settings so viewers
+// stay a few seconds behind the seller; natively where hls.js cannot run
+// (older iPhones) or cannot be loaded (the CDN blocked, an offline
+// install). hls.js is loaded on first use from the URL the node's
+// configuration names (`[web] hls_js_url`, served to pages as /config.js).
+//
+// hls.js first, as its own documentation advises: its live tuning is ours
+// to set and it behaves the same in every browser. Chromium's newer native
+// HLS player, for one, gave up for good (MEDIA_ERR_SRC_NOT_SUPPORTED) on
+// rooms that had just gone live, in our tests on a busy machine.
 
 import config from '/config.js';
 
+/** How long a page waits for hls.js before playing natively. */
+const HLS_JS_WAIT_MS = 4000;
+
 let hlsLoading = null;
 
-/** Loads hls.js once (a classic script that defines `window.Hls`). */
+/**
+ * Loads hls.js once (a classic script that defines `window.Hls`). A failed
+ * load is not retried before the page is reloaded; a slow one is waited for
+ * HLS_JS_WAIT_MS at a time, and used by a later start if it arrives.
+ */
 function loadHlsJs() {
   if (window.Hls) return Promise.resolve(window.Hls);
   if (!hlsLoading) {
@@ -18,14 +31,14 @@ function loadHlsJs() {
       script.async = true;
       script.crossOrigin = 'anonymous';
       script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('no Hls')));
-      script.onerror = () => {
-        hlsLoading = null;
-        reject(new Error('hls.js did not load'));
-      };
+      script.onerror = () => reject(new Error('hls.js did not load'));
       document.head.append(script);
     });
   }
-  return hlsLoading;
+  const slow = new Promise((_, reject) => {
+    setTimeout(() => reject(new Error('hls.js is slow to load')), HLS_JS_WAIT_MS);
+  });
+  return Promise.race([hlsLoading, slow]);
 }
 
 /**
@@ -48,6 +61,9 @@ const STALL_MAX_MS = 30000;
 export function play(video, url, onState) {
   let hls = null;
   let stopped = false;
+  // Which start is current: a start still waiting for hls.js when the
+  // watchdog starts over (or the page stops) must not attach a player.
+  let generation = 0;
   let lastTime = -1;
   let lastProgress = Date.now();
   let stallMs = STALL_MS;
@@ -61,39 +77,52 @@ export function play(video, url, onState) {
   for (const [name, fn] of Object.entries(events)) video.addEventListener(name, fn);
   const resume = () => video.play().catch(() => onState('paused'));
 
-  const start = () => {
-    if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = url;
-      resume();
+  const playNatively = () => {
+    if (!video.canPlayType('application/vnd.apple.mpegurl')) {
+      onState('error');
       return;
     }
-    loadHlsJs().then((Hls) => {
-      if (stopped) return;
-      if (!Hls.isSupported()) {
-        onState('error');
-        return;
-      }
-      hls = new Hls({
-        lowLatencyMode: true,
-        liveSyncDurationCount: 2,
-        liveMaxLatencyDurationCount: 5,
-        maxLiveSyncPlaybackRate: 1.5,
-        backBufferLength: 30,
-        manifestLoadingMaxRetry: 6,
-        levelLoadingMaxRetry: 6,
-      });
-      hls.on(Hls.Events.ERROR, (_, data) => {
-        if (!data.fatal) return;
-        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-        else onState('error');
-      });
-      hls.loadSource(url);
-      hls.attachMedia(video);
-      resume();
-    }).catch(() => onState('error'));
+    video.src = url;
+    resume();
+  };
+
+  const playWithHlsJs = (Hls) => {
+    hls = new Hls({
+      lowLatencyMode: true,
+      liveSyncDurationCount: 2,
+      liveMaxLatencyDurationCount: 5,
+      maxLiveSyncPlaybackRate: 1.5,
+      backBufferLength: 30,
+      manifestLoadingMaxRetry: 6,
+      levelLoadingMaxRetry: 6,
+    });
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      else onState('error');
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    resume();
+  };
+
+  const start = () => {
+    const mine = ++generation;
+    const current = () => !stopped && mine === generation;
+    loadHlsJs().then(
+      (Hls) => {
+        if (!current()) return;
+        if (Hls.isSupported()) playWithHlsJs(Hls);
+        else playNatively();
+      },
+      () => {
+        if (current()) playNatively();
+      },
+    );
   };
 
   const teardown = () => {
+    generation += 1;
     if (hls) hls.destroy();
     hls = null;
     video.removeAttribute('src');
