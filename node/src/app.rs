@@ -115,6 +115,7 @@ pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result
         },
         web: liveshop_gateway::WebConfig {
             hls_js_url: config.web.hls_js_url.trim().to_owned(),
+            hls_js_integrity: config.web.hls_js_integrity.trim().to_owned(),
         },
         ..GatewayConfig::default()
     };
@@ -123,6 +124,16 @@ pub async fn run(config: Config, seed_demo: bool, migrate_first: bool) -> Result
             cost = ?gateway.password_cost,
             "[auth] argon2 cost is below the default: new password hashes are cheap to crack; \
              use this only on a throwaway node"
+        );
+    }
+    if gateway.web.hls_js_url != liveshop_gateway::DEFAULT_HLS_JS_URL
+        && gateway.web.hls_js_integrity == liveshop_gateway::DEFAULT_HLS_JS_INTEGRITY
+    {
+        tracing::warn!(
+            url = %gateway.web.hls_js_url,
+            "[web] hls_js_integrity is the default hls.js release's while hls_js_url is not \
+             the default: browsers refuse any other file there (and play natively where \
+             they can); set hls_js_integrity to your copy's, or to \"\" for no check"
         );
     }
     let ctx = ApiContext::new(region.clone(), store.clone(), cache, gateway, metrics)?;

@@ -40,16 +40,28 @@ pub struct WebConfig {
     /// pages' Content-Security-Policy. A path (`/...`) is on the pages' own
     /// origin, for a reverse proxy in front of the node to serve.
     pub hls_js_url: String,
+    /// The Subresource Integrity of the file at `hls_js_url`
+    /// (`sha384-<base64>`): browsers run it only if it matches, so a
+    /// tampered CDN copy is refused (and pages play natively where they
+    /// can). Empty: loaded unchecked.
+    pub hls_js_integrity: String,
 }
 
 /// hls.js from a public CDN, pinned to one release so every node serves
 /// pages with the same player.
 pub const DEFAULT_HLS_JS_URL: &str = "https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js";
 
+/// The integrity of hls.js 1.7.4's `dist/hls.min.js`, as published in the
+/// npm registry (and served unchanged by the CDN). The browser test that
+/// plays with hls.js serves that file and loads it with this value.
+pub const DEFAULT_HLS_JS_INTEGRITY: &str =
+    "sha384-p9vgU/7IYJWd3I4STrtqxqR/2cAQlhIX7D/HrTnIMEjjcUox165b7se7sxmm3zDg";
+
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             hls_js_url: DEFAULT_HLS_JS_URL.into(),
+            hls_js_integrity: DEFAULT_HLS_JS_INTEGRITY.into(),
         }
     }
 }

@@ -82,7 +82,8 @@ pub mod web;
 pub mod ws;
 
 pub use config::{
-    DEFAULT_HLS_JS_URL, GatewayConfig, Limits, PasswordCost, Rate, RateLimits, WebConfig,
+    DEFAULT_HLS_JS_INTEGRITY, DEFAULT_HLS_JS_URL, GatewayConfig, Limits, PasswordCost, Rate,
+    RateLimits, WebConfig,
 };
 pub use context::{ApiContext, ConfigError};
 pub use error::Error;

@@ -70,7 +70,11 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
 
 /// `export default {...}`: the settings of `[web]` the pages need.
 async fn config_js(State(ctx): State<ApiContext>) -> Response {
-    let settings = serde_json::json!({ "hls_js_url": ctx.config().web.hls_js_url });
+    let web = &ctx.config().web;
+    let settings = serde_json::json!({
+        "hls_js_url": web.hls_js_url,
+        "hls_js_integrity": web.hls_js_integrity,
+    });
     let body = format!(
         "// This node's web settings ([web] in its configuration).\nexport default {settings};\n"
     );

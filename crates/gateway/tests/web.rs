@@ -13,11 +13,13 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use serde_json::Value;
 
 const HLS_JS: &str = "https://hls.example/npm/hls.js@1/dist/hls.min.js";
+const HLS_JS_INTEGRITY: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
 
 async fn server() -> TestServer {
     TestServer::start_with(GatewayConfig {
         web: WebConfig {
             hls_js_url: HLS_JS.into(),
+            hls_js_integrity: HLS_JS_INTEGRITY.into(),
         },
         ..test_config()
     })
@@ -120,9 +122,14 @@ async fn assets_have_their_content_types_short_caching_and_etags() {
     );
     assert_eq!(header(&resp, CACHE_CONTROL), "no-cache");
     let body = resp.text().await.expect("body");
-    assert!(
-        body.contains(&format!("export default {{\"hls_js_url\":\"{HLS_JS}\"}}")),
-        "{body}"
+    let settings: Value = body
+        .split_once("export default ")
+        .and_then(|(_, rest)| rest.trim_end().strip_suffix(';'))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("not `export default {{...}};`: {body}"));
+    assert_eq!(
+        settings,
+        serde_json::json!({ "hls_js_url": HLS_JS, "hls_js_integrity": HLS_JS_INTEGRITY })
     );
     server.stop().await;
 }

@@ -129,16 +129,20 @@ impl Default for MediaSection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSection {
-    /// Where pages load hls.js from in browsers without native HLS: an
-    /// absolute http(s) URL (its origin is allowed by the pages'
-    /// Content-Security-Policy) or a path on this node.
+    /// Where pages load hls.js from: an absolute http(s) URL (its origin is
+    /// allowed by the pages' Content-Security-Policy) or a path on the
+    /// pages' origin.
     pub hls_js_url: String,
+    /// The file's Subresource Integrity (`sha256-`, `sha384-` or
+    /// `sha512-` and base64), or empty for none.
+    pub hls_js_integrity: String,
 }
 
 impl Default for WebSection {
     fn default() -> Self {
         WebSection {
             hls_js_url: liveshop_gateway::DEFAULT_HLS_JS_URL.into(),
+            hls_js_integrity: liveshop_gateway::DEFAULT_HLS_JS_INTEGRITY.into(),
         }
     }
 }
@@ -472,6 +476,13 @@ impl Config {
                 "web.hls_js_url must be an http(s) URL or a path starting with /".into(),
             ));
         }
+        if !is_integrity(self.web.hls_js_integrity.trim()) {
+            return Err(ConfigError::Invalid(
+                "web.hls_js_integrity must be empty or sha256-, sha384- or sha512- \
+                 followed by the file's base64 digest"
+                    .into(),
+            ));
+        }
         if self.media.publisher_timeout_ms < MIN_PUBLISHER_TIMEOUT_MS {
             return Err(ConfigError::Invalid(format!(
                 "media.publisher_timeout_ms must be at least {MIN_PUBLISHER_TIMEOUT_MS} \
@@ -521,6 +532,27 @@ impl Config {
             ..liveshop_actors::ActorConfig::default()
         }
     }
+}
+
+/// A Subresource Integrity value browsers accept (one hash), or empty.
+fn is_integrity(value: &str) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let Some((algorithm, digest)) = value.split_once('-') else {
+        return false;
+    };
+    let length = match algorithm {
+        "sha256" => 44,
+        "sha384" => 64,
+        "sha512" => 88,
+        _ => return false,
+    };
+    digest.len() == length
+        && digest
+            .trim_end_matches('=')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 #[cfg(test)]

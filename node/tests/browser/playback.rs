@@ -4,8 +4,10 @@
 //!
 //! - with hls.js, the page's first choice, served by the test's nginx from
 //!   the copy scripts/hls-js.sh keeps in the local cache (the release the
-//!   default `[web] hls_js_url` pins; no CDN is reached);
-//! - natively (Chromium plays HLS itself), when hls.js cannot be loaded.
+//!   default `[web] hls_js_url` pins; no CDN is reached), loaded with the
+//!   default `hls_js_integrity` (so that value is checked against the file);
+//! - natively (Chromium plays HLS itself), when the same file comes with an
+//!   integrity it does not match: the browser refuses to run it.
 //!
 //! Without nginx, ffmpeg or the hls.js copy it fails unless
 //! `LIVESHOP_VIDEO_OPTIONAL=1`, like node/tests/video.rs.
@@ -18,8 +20,13 @@ use super::*;
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Player {
     HlsJs,
+    /// hls.js refused: its integrity does not match.
     Native,
 }
+
+/// A well-formed integrity no file has.
+const WRONG_INTEGRITY: &str =
+    "sha384-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_stream_plays_with_hls_js_on_the_room_page() {
@@ -27,7 +34,7 @@ async fn a_live_stream_plays_with_hls_js_on_the_room_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_stream_plays_natively_when_hls_js_cannot_load() {
+async fn a_live_stream_plays_natively_when_hls_js_is_refused() {
     run(Player::Native).await;
 }
 
@@ -38,12 +45,8 @@ async fn run(player: Player) {
     if !rtmp::tools_here() {
         return;
     }
-    let hls_js = match player {
-        Player::HlsJs => match hls_js_copy() {
-            Some(path) => Some(path),
-            None => return,
-        },
-        Player::Native => None,
+    let Some(hls_js) = hls_js_copy() else {
+        return;
     };
     let started = Instant::now();
     tokio::time::timeout(WHOLE, playback(player, hls_js))
@@ -81,7 +84,7 @@ fn hls_js_copy() -> Option<PathBuf> {
     panic!("{why}; set LIVESHOP_VIDEO_OPTIONAL=1 to skip this test instead");
 }
 
-async fn playback(player: Player, hls_js: Option<PathBuf>) {
+async fn playback(player: Player, hls_js: PathBuf) {
     let tmp = tempfile::tempdir().expect("temp dir");
     // nginx's hooks need the node's address and the node's `public_url`
     // (rooms' `hls_url`) needs nginx's: the node's port is chosen first.
@@ -91,20 +94,22 @@ async fn playback(player: Player, hls_js: Option<PathBuf>) {
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
     );
     let public_url = nginx.http_url("");
-    // hls.js from nginx, or from a port nothing listens on.
-    let hls_js_url = match &hls_js {
-        Some(copy) => {
-            let vendor = nginx.dir.join("vendor");
-            std::fs::create_dir_all(&vendor).expect("vendor dir");
-            std::fs::copy(copy, vendor.join("hls.min.js")).expect("copy hls.js");
-            nginx.http_url("/vendor/hls.min.js")
-        }
-        None => format!("http://127.0.0.1:{}/vendor/hls.min.js", free_port()),
+    // hls.js from nginx, with the default integrity or a wrong one.
+    let vendor = nginx.dir.join("vendor");
+    std::fs::create_dir_all(&vendor).expect("vendor dir");
+    std::fs::copy(&hls_js, vendor.join("hls.min.js")).expect("copy hls.js");
+    let hls_js_url = nginx.http_url("/vendor/hls.min.js");
+    let integrity = match player {
+        Player::HlsJs => liveshop_gateway::DEFAULT_HLS_JS_INTEGRITY,
+        Player::Native => WRONG_INTEGRITY,
     };
     let node = NodeProc::start_with(
         &tmp.path().join("data"),
         port,
-        &format!("public_url = \"{public_url}\"\n[web]\nhls_js_url = \"{hls_js_url}\""),
+        &format!(
+            "public_url = \"{public_url}\"\n[web]\nhls_js_url = \"{hls_js_url}\"\n\
+             hls_js_integrity = \"{integrity}\""
+        ),
     );
     let driver = Driver::start(&tmp.path().join("chromedriver.log"));
 
@@ -175,6 +180,12 @@ async fn playback(player: Player, hls_js: Option<PathBuf>) {
         Player::HlsJs => assert!(src.starts_with("blob:"), "not played by hls.js: {seen}"),
         Player::Native => {
             assert!(src.ends_with(".m3u8"), "not played natively: {seen}");
+            // Fetched, then refused: not merely unreachable.
+            assert!(
+                nginx.access_log().contains("GET /vendor/hls.min.js"),
+                "the page never fetched hls.js: {}",
+                nginx.access_log()
+            );
             let _ = encoder.start_kill();
             for b in [seller, viewer] {
                 b.close().await;

@@ -30,6 +30,8 @@ function loadHlsJs() {
       script.src = config.hls_js_url;
       script.async = true;
       script.crossOrigin = 'anonymous';
+      // A copy that does not match is refused (onerror): native HLS then.
+      if (config.hls_js_integrity) script.integrity = config.hls_js_integrity;
       script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('no Hls')));
       script.onerror = () => reject(new Error('hls.js did not load'));
       document.head.append(script);
