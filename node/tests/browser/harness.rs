@@ -269,7 +269,11 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 self.shot(&format!("failed-{}", slug(what))).await;
-                panic!("{}: {what}: `{css}` is {p}", self.name);
+                panic!(
+                    "{}: {what}: `{css}` is {p}\nthe page's connection steps:\n{}",
+                    self.name,
+                    self.trace().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -322,7 +326,11 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 self.shot(&format!("failed-{}", slug(what))).await;
-                panic!("{}: `{css}` never {what}: {p}", self.name);
+                panic!(
+                    "{}: `{css}` never {what}: {p}\nthe page's connection steps:\n{}",
+                    self.name,
+                    self.trace().await
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -352,6 +360,23 @@ impl Browser {
         self.shot(&format!("{name}-desktop")).await;
         let _ = self.client.set_window_size(PHONE.0, PHONE.1).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// The page's `window.liveshopTrace` (live.js), one step a line.
+    async fn trace(&self) -> String {
+        let steps = self
+            .client
+            .execute("return window.liveshopTrace || [];", vec![])
+            .await
+            .unwrap_or(Value::Null);
+        match steps.as_array() {
+            Some(steps) => steps
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => format!("(none: {steps})"),
+        }
     }
 
     async fn shot(&self, name: &str) {

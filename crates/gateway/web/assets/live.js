@@ -14,6 +14,19 @@ const REQUEST_TIMEOUT_MS = 10000;
 const PING_EVERY_MS = 25000;
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
+/** How many connection steps `window.liveshopTrace` keeps. */
+const TRACE_KEPT = 60;
+
+/**
+ * The page's last connection steps (opened, joined, reset, gap, closed...),
+ * newest last: for support and for the browser tests to print when a page
+ * does not show what it should. Holds no tokens and no message text.
+ */
+function trace(step) {
+  const steps = (window.liveshopTrace ||= []);
+  steps.push(`${new Date().toISOString().slice(11, 23)} ${step}`);
+  if (steps.length > TRACE_KEPT) steps.shift();
+}
 
 /**
  * One connection to the node for a page. `handlers`:
@@ -121,8 +134,10 @@ export class Live {
       return;
     }
     this.socket = socket;
+    trace(`connect attempt ${this.attempt}`);
     socket.onmessage = (e) => this.receive(e.data);
-    socket.onclose = () => {
+    socket.onclose = (e) => {
+      trace(`closed ${e.code} ${e.reason}${this.socket === socket ? '' : ' (old)'}`);
       if (this.socket !== socket) return;
       this.socket = null;
       this.dropped();
@@ -131,10 +146,12 @@ export class Live {
   }
 
   async opened(socket) {
+    trace('opened');
     try {
       const t = await this.token();
       if (t) await this.request({ type: 'auth', token: t });
     } catch (err) {
+      trace(`auth failed: ${err.code}`);
       // An expired or refused token: watch anonymously rather than not at all.
       if (err.code === 'network' || err.code === 'timeout') return;
     }
@@ -144,6 +161,7 @@ export class Live {
     if (this.socket !== socket) return;
     this.attempt = 0;
     this.ready = true;
+    trace('ready');
     this.status('live');
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
@@ -155,10 +173,12 @@ export class Live {
     const since = this.rooms.get(room);
     try {
       const reply = await this.request(since ? { type: 'join', room, since } : { type: 'join', room });
+      trace(`joined ${room} since ${since}: ${reply.snapshot ? `snapshot ${reply.snapshot.seq}` : 'replay'}`);
       // With `since` and nothing lost, the reply has no snapshot: the
       // missed events follow it.
       if (reply.snapshot) this.applySnapshot(room, reply.snapshot);
     } catch (err) {
+      trace(`join ${room} failed: ${err.code}`);
       if (err.code === 'not_found' || err.code === 'forbidden') {
         this.rooms.delete(room);
         this.status('gone', err.code, room);
@@ -197,18 +217,23 @@ export class Live {
       else p.reject(new ShopError(msg.code, { min_amount: msg.min_amount }));
     } else if (msg.type === 'ok' && !msg.rid && msg.snapshot) {
       // A resynchronisation after `lagged`.
+      trace(`resync ${msg.snapshot.room.room_id}: snapshot ${msg.snapshot.seq}`);
       this.applySnapshot(msg.snapshot.room.room_id, msg.snapshot);
     } else if (msg.type === 'event') {
       const last = this.rooms.get(msg.room);
       if (last === undefined || msg.seq <= last) return; // not watched, or seen
       if (last > 0 && msg.seq !== last + 1) {
         // A gap breaks the contract's promise; rejoining repairs it.
+        trace(`gap in ${msg.room}: ${last} then ${msg.seq}`);
         if (this.socket) this.socket.close(4000, 'gap');
         return;
       }
       this.rooms.set(msg.room, msg.seq);
+      trace(`event ${msg.seq} ${msg.event.kind}`);
       this.handlers.event(msg.room, msg.event, msg.seq);
-    } else if (msg.type === 'notice' && msg.notice && msg.notice.kind !== 'lagged') {
+    } else if (msg.type === 'notice' && msg.notice && msg.notice.kind === 'lagged') {
+      trace('lagged');
+    } else if (msg.type === 'notice' && msg.notice) {
       this.handlers.notice(msg.notice);
     }
   }
