@@ -152,8 +152,13 @@ export class Live {
       if (t) await this.request({ type: 'auth', token: t });
     } catch (err) {
       trace(`auth failed: ${err.code}`);
-      // An expired or refused token: watch anonymously rather than not at all.
-      if (err.code === 'network' || err.code === 'timeout') return;
+      // No answer (or no token, the refresh unreachable): start over on a
+      // new connection, never sit on this one unjoined. An expired or
+      // refused token: watch anonymously rather than not at all.
+      if (err.code === 'network' || err.code === 'timeout') {
+        if (this.socket === socket) socket.close(4000, 'auth failed');
+        return;
+      }
     }
     if (this.socket !== socket) return;
     const joins = [...this.rooms.keys()].map((room) => this.join(room));
