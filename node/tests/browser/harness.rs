@@ -279,6 +279,20 @@ impl Browser {
         }
     }
 
+    /// Accepts the page's `confirm` dialog once it is open.
+    pub async fn accept_dialog(&self, what: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            match self.client.accept_alert().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("{}: no dialog for {what}: {e}", self.name)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// Waits until `css` is shown (and enabled), then clicks it.
     pub async fn click(&self, css: &str) {
         self.wait_until(css, "clickable", |p| {

@@ -9,6 +9,9 @@
 //! - natively (Chromium plays HLS itself), when the same file comes with an
 //!   integrity it does not match: the browser refuses to run it.
 //!
+//! The hls.js run then renews the stream key from the studio: the old key
+//! is refused by nginx, the new one goes live.
+//!
 //! Without nginx, ffmpeg or the hls.js copy it fails unless
 //! `LIVESHOP_VIDEO_OPTIONAL=1`, like node/tests/video.rs.
 
@@ -220,6 +223,34 @@ async fn playback(player: Player, hls_js: PathBuf) {
     }
     viewer.shots("room-video").await;
     seller.shots("studio-live").await;
+
+    // The encoder stops; the seller renews the key (confirming the
+    // browser's dialog). The studio shows the new key, an encoder with the
+    // old one is refused, and one with the new key goes live.
+    let _ = encoder.start_kill();
+    seller
+        .wait_text("#encoder", "the encoder offline", |t| {
+            t == "Encoder offline"
+        })
+        .await;
+    seller.click("#rotate-key").await;
+    seller.accept_dialog("the new key's confirmation").await;
+    let renewed = seller
+        .wait_text("#stream-key", "a new stream key", |t| {
+            t.len() >= 16 && t != "hidden" && t != key
+        })
+        .await;
+    let mut stale = rtmp::push(&nginx.publish_url(&key), 5, &tmp.path().join("old-key.log"));
+    let status = rtmp::exit_within(&mut stale, STEP).await;
+    assert!(!status.success(), "ffmpeg with the old key exited {status}");
+    let mut encoder = rtmp::push(
+        &nginx.publish_url(&renewed),
+        30,
+        &tmp.path().join("new-key.log"),
+    );
+    seller
+        .wait_text("#encoder", "live on the new key", |t| t == "Encoder LIVE")
+        .await;
     let _ = encoder.start_kill();
     for b in [seller, viewer] {
         b.close().await;
