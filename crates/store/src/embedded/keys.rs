@@ -98,11 +98,15 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    pub(crate) fn open(db: Database) -> Result<Self> {
+    /// Opens every table, each holding at most `memtable_bytes` of writes
+    /// in memory before they are flushed.
+    pub(crate) fn open(db: Database, memtable_bytes: u64) -> Result<Self> {
         let mut keyspaces = Vec::with_capacity(Table::ALL.len());
         for table in Table::ALL {
             let ks = db
-                .keyspace(table.name(), KeyspaceCreateOptions::default)
+                .keyspace(table.name(), || {
+                    KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes)
+                })
                 .map_err(|e| fjall_err(&format!("opening keyspace {}", table.name()), e))?;
             keyspaces.push(ks);
         }

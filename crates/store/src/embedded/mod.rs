@@ -91,12 +91,27 @@ use writer::{Counters, Op, Reply, Request, WriterConfig};
 pub struct EmbeddedOptions {
     /// Chat lines kept per room (about; older ones are trimmed in steps).
     pub chat_lines_per_room: usize,
+    /// How much of one table's writes fjall keeps in memory before it
+    /// flushes them to a segment file. fjall's default (64 MiB) times the
+    /// store's 17 tables let a busy node's RSS climb past 1 GiB before the
+    /// first flush; a few MiB still batch each flush well at our write
+    /// rates.
+    pub memtable_bytes: u64,
+    /// fjall's block cache (reads of flushed data), shared by all tables.
+    pub cache_bytes: u64,
 }
+
+/// [`EmbeddedOptions::memtable_bytes`] by default: 8 MiB.
+const DEFAULT_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// [`EmbeddedOptions::cache_bytes`] by default: 32 MiB (fjall's own).
+const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             chat_lines_per_room: 10_000,
+            memtable_bytes: DEFAULT_MEMTABLE_BYTES,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -141,9 +156,10 @@ impl EmbeddedStore {
     pub fn open_with(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let db = fjall::Database::builder(&path)
+            .cache_size(options.cache_bytes)
             .open()
             .map_err(|e| fjall_err(&format!("opening {}", path.display()), e))?;
-        let tables = Tables::open(db)?;
+        let tables = Tables::open(db, options.memtable_bytes)?;
         let counters = Arc::new(Counters::default());
         let (queue, writer) = writer::spawn(
             tables.clone(),
@@ -279,6 +295,7 @@ mod tests {
             dir.path(),
             EmbeddedOptions {
                 chat_lines_per_room: 40,
+                ..EmbeddedOptions::default()
             },
         )
         .unwrap();
@@ -297,5 +314,50 @@ mod tests {
         // 40 kept plus at most one trim interval (40 / 20 = 2) of newer ones.
         assert!((40..=42).contains(&all.len()), "kept {} lines", all.len());
         assert_eq!(all.last().map(|l| l.text.as_str()), Some("line 199"));
+    }
+
+    /// Appends `batches` batches of 64 events of 1 KiB to one lot's log.
+    async fn write_events(store: &EmbeddedStore, batches: u64) {
+        let key = LogKey::Lot(LotId::new("memtable-lot").unwrap());
+        let epoch = store.claim(&key).await.unwrap();
+        for b in 0..batches {
+            let events: Vec<StoredEvent> = (1..=64)
+                .map(|i| StoredEvent {
+                    seq: b * 64 + i,
+                    payload: vec![b as u8; 1024],
+                })
+                .collect();
+            store.append(&key, epoch, &events).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_table_flushes_its_writes_once_they_pass_the_memtable_size() {
+        // 4 MiB of events: past a 512 KiB memtable several times, within
+        // the default's 8 MiB.
+        let small = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_with(
+            small.path(),
+            EmbeddedOptions {
+                memtable_bytes: 512 * 1024,
+                ..EmbeddedOptions::default()
+            },
+        )
+        .unwrap();
+        write_events(&store, 64).await;
+        let events = store.tables.ks(keys::Table::Events);
+        // Flushes run in fjall's background workers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while events.table_count() == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(events.table_count() > 0, "nothing flushed");
+
+        let default = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(default.path()).unwrap();
+        write_events(&store, 64).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let events = store.tables.ks(keys::Table::Events);
+        assert_eq!(events.table_count(), 0, "flushed below the default size");
     }
 }
