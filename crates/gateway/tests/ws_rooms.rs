@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn join_answers_a_snapshot_then_every_later_event_in_order() {
@@ -373,5 +374,85 @@ async fn the_host_mutes_and_bans_and_nobody_else_can() {
     assert_ok(&host.request(moderate(&buyer.id, "unban")).await);
     assert_ok(&fresh.request(json!({"type": "join", "room": room})).await);
     assert_ok(&fresh.request(chat("thanks")).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn seller_orders_filter_by_room_and_keep_the_newest_first() {
+    let server = TestServer::start().await;
+    let (seller, buyer, room_a) = room_with_users(&server).await;
+    let api = server.api();
+    let room_b = api.room(&seller).await;
+    let lot_a = api.lot(&seller, &room_a, sale_spec()).await;
+    let lot_b = api.lot(&seller, &room_b, sale_spec()).await;
+    let mut host = server.ws(Some(&seller.token)).await;
+    for lot in [&lot_a, &lot_b] {
+        assert_ok(&host.request(json!({"type": "open_lot", "lot": lot})).await);
+    }
+    let mut ws = server.ws(Some(&buyer.token)).await;
+    let mut bought = Vec::new();
+    for (i, lot) in [&lot_a, &lot_a, &lot_b].into_iter().enumerate() {
+        let held = ws
+            .request(json!({"type": "hold", "lot": lot, "qty": 1}))
+            .await;
+        assert_ok(&held);
+        let order = ws
+            .request(json!({"type": "checkout", "hold": held["hold"], "idem": format!("k-{i}")}))
+            .await;
+        assert_ok(&order);
+        bought.push(order["order"].as_str().unwrap().to_owned());
+        // Distinct `created_ms`, so "newest" is not decided by the tie-break.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let ids = |body: &Value| -> Vec<String> {
+        body["orders"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no orders in {body}"))
+            .iter()
+            .map(|o| o["order"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // The listing is written after the lot's events are durable.
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        let (_, body) = api.get("/api/v1/seller/orders", Some(&seller.token)).await;
+        all = ids(&body);
+        if all.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    let get = |query: String| {
+        let api = &api;
+        let token = seller.token.clone();
+        async move {
+            api.get(&format!("/api/v1/seller/orders?{query}"), Some(&token))
+                .await
+        }
+    };
+    let (status, body) = get(format!("room={room_a}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut in_a = ids(&body);
+    in_a.sort();
+    let mut want = bought[..2].to_vec();
+    want.sort();
+    assert_eq!(in_a, want);
+    let (_, body) = get(format!("room={room_a}&limit=1")).await;
+    assert_eq!(ids(&body), [bought[1].clone()]);
+    let (_, body) = get("limit=2".into()).await;
+    assert_eq!(ids(&body), [bought[2].clone(), bought[1].clone()]);
+    let (_, body) = get(format!("room={room_b}&limit=1000")).await;
+    assert_eq!(ids(&body), [bought[2].clone()]);
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=many",
+        "room=no%20such%20room",
+    ] {
+        let (status, body) = get(bad.into()).await;
+        assert_error(status, &body, 400, "bad_request");
+    }
     server.stop().await;
 }

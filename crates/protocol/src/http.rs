@@ -66,6 +66,23 @@ pub struct RoomListQuery {
     pub status: Option<RoomStatus>,
 }
 
+/// Query of `GET /seller/orders` (`?room=<id>&limit=<n>`), both optional:
+/// only the orders of one room, and only the newest `limit`
+/// ([`SellerOrdersQuery::MAX_LIMIT`] at most) by `created_ms`, newest
+/// first. Without them, every order of the seller, as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerOrdersQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl SellerOrdersQuery {
+    /// The largest `limit`: a page a studio can show.
+    pub const MAX_LIMIT: usize = 1000;
+}
+
 /// The reply to `GET /rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomList {

@@ -16,6 +16,8 @@ import { ordersTable, lotTitles } from './order-table.js';
 import * as session from './session.js';
 
 const MAX_ACTIVITY = 100;
+/** Orders the studio lists: the room's newest. */
+const ORDERS_SHOWN = 100;
 
 const state = {
   room: null, // the selected room id
@@ -251,11 +253,14 @@ async function act(action, lot) {
 async function loadOrders() {
   if (!state.room || !session.user()) return;
   try {
-    const { orders } = await session.api('GET', '/seller/orders', undefined, { auth: true });
-    const here = orders.filter((o) => o.room === state.room).sort((a, b) => b.created_ms - a.created_ms);
+    // This room's newest orders only: a busy seller has thousands.
+    const query = `room=${encodeURIComponent(state.room)}&limit=${ORDERS_SHOWN}`;
+    const { orders: here } = await session.api('GET', `/seller/orders?${query}`, undefined, { auth: true });
     for (const [id, lot] of state.lots) state.titles.set(id, lot.title);
     await lotTitles(here.map((o) => o.lot), state.titles);
-    fill(byId('seller-orders'), here.length ? ordersTable(here, state.titles, { seller: true })
+    const more = here.length === ORDERS_SHOWN
+      ? h('p', { class: 'muted' }, `The newest ${ORDERS_SHOWN} orders.`) : null;
+    fill(byId('seller-orders'), here.length ? [ordersTable(here, state.titles, { seller: true }), more]
       : h('p', { class: 'muted' }, 'No orders in this room yet.'));
   } catch (err) {
     fill(byId('seller-orders'), h('p', { class: 'form-error' }, explain(err, {
