@@ -83,6 +83,34 @@ impl SellerOrdersQuery {
     pub const MAX_LIMIT: usize = 1000;
 }
 
+/// Query of `GET /rooms/{room_id}/chat` (`?limit=<n>`): how many of the
+/// newest lines, [`ChatQuery::DEFAULT_LIMIT`] when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl ChatQuery {
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 200;
+}
+
+/// One line of a room's chat history, as its `chat` event had it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLineView {
+    pub user: UserId,
+    pub name: String,
+    pub text: String,
+    pub at_ms: u64,
+}
+
+/// The reply to `GET /rooms/{room_id}/chat`: oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLines {
+    pub lines: Vec<ChatLineView>,
+}
+
 /// The reply to `GET /rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomList {

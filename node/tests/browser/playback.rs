@@ -218,6 +218,15 @@ async fn playback(player: Player, hls_js: PathBuf) {
             t.contains("Love the colours!")
         })
         .await;
+    // A viewer who comes later still sees what was said (the room's chat
+    // history, which snapshots do not carry).
+    let late = Browser::open(&driver, &node.url(""), "late-viewer").await;
+    late.goto(&format!("/r/{room}")).await;
+    late.wait_text("#chat-list", "the earlier chat", |t| {
+        t.contains("Is the tee cotton?") && t.contains("Love the colours!")
+    })
+    .await;
+    late.close().await;
     for _ in 0..5 {
         viewer.click("#heart-button").await;
     }

@@ -1,6 +1,7 @@
 //! The HTTP API (`/api/v1`) and the operational endpoints. One `router()`
 //! per resource file, merged here.
 
+mod chat;
 mod health;
 mod lots;
 mod media;
@@ -22,6 +23,7 @@ pub fn api_router() -> Router<ApiContext> {
     let api = Router::new()
         .merge(users::router())
         .merge(rooms::router())
+        .merge(chat::router())
         .merge(lots::router())
         .merge(orders::router())
         .merge(media::api_router());

@@ -1,5 +1,6 @@
 // The chat overlay: the last messages over the video and an input. Messages
-// come from `chat` room events; the list keeps only the last MAX_SHOWN.
+// come from `chat` room events, and from the room's history when a page
+// joins; the list keeps only the last MAX_SHOWN.
 
 import { h, setText } from './dom.js';
 
@@ -12,6 +13,7 @@ export class Chat {
    */
   constructor(list, form, send) {
     this.list = list;
+    this.seen = new Set(); // keys of the chat lines shown
     this.form = form;
     this.input = form.querySelector('input[name=text]');
     this.note = form.querySelector('.chat-note');
@@ -38,9 +40,10 @@ export class Chat {
     if (this.note) setText(this.note, text);
   }
 
-  /** Replaces the list (a snapshot has no chat history: start empty). */
+  /** Empties the list. */
   clear() {
     this.list.replaceChildren();
+    this.seen.clear();
   }
 
   /**
@@ -49,18 +52,57 @@ export class Chat {
    * (`data-user`) so those can be found again.
    */
   add(event, mine, actions) {
-    const item = h('li', { class: mine ? 'chat-msg mine' : 'chat-msg', 'data-user': event.user },
-      h('span', { class: 'chat-name' }, mine ? 'you' : event.name), ' ',
-      h('span', { class: 'chat-text' }, event.text), actions ? [' ', actions] : null);
+    const item = this.item(event, mine, actions);
+    if (!item) return;
     this.list.append(item);
-    while (this.list.childElementCount > MAX_SHOWN) this.list.firstElementChild.remove();
-    this.list.scrollTop = this.list.scrollHeight;
+    this.trim();
+  }
+
+  /**
+   * Lines of the room's history (`GET /rooms/{room}/chat`, oldest first),
+   * for a page that just joined or rejoined: each goes where its time puts
+   * it among the lines shown, and one already shown is skipped. `mine(line)`
+   * and `actions(line)` as for `add`.
+   */
+  merge(lines, mine, actions) {
+    for (const line of lines) {
+      const item = this.item(line, mine(line), actions ? actions(line) : null);
+      if (!item) continue;
+      const later = [...this.list.querySelectorAll('li[data-at]')]
+        .find((li) => Number(li.dataset.at) > line.at_ms);
+      this.list.insertBefore(item, later || null);
+    }
+    this.trim();
   }
 
   /** A line from the room itself (a lot opened, the host went live). */
   system(text) {
     this.list.append(h('li', { class: 'chat-msg system' }, text));
-    while (this.list.childElementCount > MAX_SHOWN) this.list.firstElementChild.remove();
+    this.trim();
+  }
+
+  /** The element for a chat line, or null when it is already shown. */
+  item(event, mine, actions) {
+    // A line has no id: who, when and what tell a repeat apart.
+    const key = `${event.user}\u0000${event.at_ms}\u0000${event.text}`;
+    if (this.seen.has(key)) return null;
+    this.seen.add(key);
+    const item = h('li', {
+      class: mine ? 'chat-msg mine' : 'chat-msg',
+      'data-user': event.user,
+      'data-at': String(event.at_ms),
+    }, h('span', { class: 'chat-name' }, mine ? 'you' : event.name), ' ',
+    h('span', { class: 'chat-text' }, event.text), actions ? [' ', actions] : null);
+    item.chatKey = key;
+    return item;
+  }
+
+  trim() {
+    while (this.list.childElementCount > MAX_SHOWN) {
+      const gone = this.list.firstElementChild;
+      if (gone.chatKey) this.seen.delete(gone.chatKey);
+      gone.remove();
+    }
     this.list.scrollTop = this.list.scrollHeight;
   }
 }

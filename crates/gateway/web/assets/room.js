@@ -16,6 +16,8 @@ import * as session from './session.js';
 
 const roomId = decodeURIComponent(location.pathname.split('/')[2] || '');
 const HOLD_KEY = `liveshop.hold.${roomId}`;
+/** Chat lines a page loads when it joins. */
+const CHAT_HISTORY = 30;
 
 const state = {
   room: null,
@@ -86,11 +88,28 @@ function status(s, detail) {
   render();
 }
 
+/**
+ * The room's newest chat lines, after a join or a rejoin (snapshots carry
+ * no chat): merged into what is shown, so a late viewer walks into the
+ * conversation and a reconnected one gets back what it missed.
+ */
+async function loadChat(reset) {
+  try {
+    const path = `/rooms/${encodeURIComponent(roomId)}/chat?limit=${CHAT_HISTORY}`;
+    const { lines } = await session.api('GET', path);
+    const me = session.user() ? session.user().user_id : null;
+    for (const l of lines) state.names.set(l.user, l.name);
+    chat.merge(lines, (l) => l.user === me);
+  } catch {
+    if (reset) chat.system('Reconnected. Some chat messages may be missing.');
+  }
+}
+
 function snapshot(_room, snap) {
   const reset = state.room !== null;
   state.room = snap.room;
   state.lots = new Map(snap.lots.map((l) => [l.lot, l]));
-  if (reset) chat.system('Reconnected. Some chat messages may be missing.');
+  loadChat(reset);
   document.title = `${snap.room.title} · liveshop`;
   setText(byId('room-title'), snap.room.title);
   setViewers(snap.room.viewers);

@@ -40,7 +40,7 @@ export class StudioChat {
     });
   }
 
-  /** Shows `room`'s chat from now on (empty: snapshots carry no history). */
+  /** Shows `room`'s chat from now on (its history comes with `merge`). */
   show(room) {
     this.room = room;
     this.chat.clear();
@@ -52,6 +52,14 @@ export class StudioChat {
       // Unreadable or unavailable storage: start with nothing known.
     }
     this.chat.system('Chat messages appear here as they are sent.');
+  }
+
+  /** The room's recent lines (`GET /rooms/{room}/chat`), with their buttons. */
+  merge(room, lines) {
+    if (room !== this.room) return;
+    for (const l of lines) this.names.set(l.user, l.name);
+    const me = this.me();
+    this.chat.merge(lines, (l) => l.user === me, (l) => (l.user === me ? null : this.actions(l.user)));
   }
 
   /** A `chat` room event. */

@@ -16,6 +16,8 @@ import { ordersTable, lotTitles } from './order-table.js';
 import * as session from './session.js';
 
 const MAX_ACTIVITY = 100;
+/** Chat lines the studio loads when it joins a room. */
+const CHAT_HISTORY = 50;
 /** Orders the studio lists: the room's newest. */
 const ORDERS_SHOWN = 100;
 
@@ -171,9 +173,20 @@ function status(s, detail) {
     : 'Reconnecting… what you see may be out of date.');
 }
 
+/** The room's newest chat lines, after a join or a rejoin (see room.js). */
+async function loadChat(room, reset) {
+  try {
+    const path = `/rooms/${encodeURIComponent(room)}/chat?limit=${CHAT_HISTORY}`;
+    const { lines } = await session.api('GET', path);
+    chat.merge(room, lines);
+  } catch {
+    if (reset && room === state.room) chat.system('Reconnected. Some chat messages may be missing.');
+  }
+}
+
 function snapshot(room, snap) {
   if (room !== state.room) return;
-  if (snap.reset) chat.system('Reconnected. Some chat messages may be missing.');
+  loadChat(room, snap.reset);
   state.view = snap.room;
   state.lots = new Map(snap.lots.map((l) => [l.lot, l]));
   setEncoder(snap.room.status === 'live');
