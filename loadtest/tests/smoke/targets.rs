@@ -112,3 +112,22 @@ fn workers_out_of_range_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[test]
+fn a_refused_seller_token_is_renewed_for_the_read_back() {
+    // A long soak reads back after the seller's 15-minute access token
+    // expired; any refused token takes the same path.
+    use liveshop_loadtest::api::{Api, User};
+    let node = Node::for_load();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let api = Api::new(&node.url, Duration::from_secs(10), 4).unwrap();
+        let seller = api.register("renewed-seller", "seller").await.unwrap();
+        let stale = User {
+            token: "expired.or.revoked".into(),
+            ..seller
+        };
+        let orders = api.seller_orders(&stale).await.unwrap();
+        assert!(orders.is_empty(), "{orders:?}");
+    });
+}
