@@ -445,6 +445,25 @@ async fn seller_orders_filter_by_room_and_keep_the_newest_first() {
     assert_eq!(ids(&body), [bought[2].clone(), bought[1].clone()]);
     let (_, body) = get(format!("room={room_b}&limit=1000")).await;
     assert_eq!(ids(&body), [bought[2].clone()]);
+    // A room that is not the seller's, or no room: none of their orders.
+    let other = api.register("other-seller", "seller").await;
+    let room_c = api.room(&other).await;
+    for query in [
+        format!("room={room_c}&limit=10"),
+        "room=nosuchroom&limit=10".into(),
+    ] {
+        let (status, body) = get(query).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(ids(&body), Vec::<String>::new());
+    }
+    // And the other seller does not see these orders in its own listing.
+    let (_, body) = api
+        .get(
+            &format!("/api/v1/seller/orders?room={room_a}&limit=10"),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(ids(&body), Vec::<String>::new());
     for bad in [
         "limit=0",
         "limit=1001",

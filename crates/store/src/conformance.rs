@@ -58,6 +58,7 @@ macro_rules! conformance_behaviours {
             lots_listed_per_room_in_creation_order,
             orders_are_idempotent_by_id_and_by_buyer_idem,
             orders_listed_per_buyer_and_seller,
+            recent_orders_newest_first_by_room_and_since,
             recent_chat_returns_newest_oldest_first,
         );
     };

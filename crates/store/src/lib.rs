@@ -155,6 +155,17 @@ pub struct OrderRecord {
     pub created_ms: u64,
 }
 
+/// Which of a seller's orders [`Orders::recent_orders_by_seller`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentOrders {
+    /// Only orders in this room (all the seller's rooms when `None`).
+    pub room: Option<RoomId>,
+    /// Only orders created at or after this time: where the scan stops when
+    /// fewer than `limit` match (a room's orders do not predate the room).
+    pub since_ms: u64,
+    pub limit: usize,
+}
+
 /// The outcome of [`Orders::put_order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOrder {
@@ -324,6 +335,16 @@ pub trait Orders: Send + Sync {
     async fn orders_by_buyer(&self, buyer: &UserId) -> Result<Vec<OrderRecord>>;
     /// Orders on lots the seller hosts, oldest first.
     async fn orders_by_seller(&self, seller: &UserId) -> Result<Vec<OrderRecord>>;
+    /// The newest `query.limit` of the seller's orders that match `query`,
+    /// newest first by `created_ms` (each backend fixes the order of those
+    /// created in the same millisecond, as its oldest-first listing does). Reads from the newest
+    /// end and stops at the limit or at `query.since_ms`, so a studio's
+    /// poll costs what it returns, not the seller's whole history.
+    async fn recent_orders_by_seller(
+        &self,
+        seller: &UserId,
+        query: &RecentOrders,
+    ) -> Result<Vec<OrderRecord>>;
 }
 
 #[async_trait]

@@ -2,7 +2,10 @@
 
 use super::fixtures::{chat, is_conflict, lot, order, room};
 use super::{lot_id, ok, room_id, unique, user_id};
-use crate::{ChatHistory, ChatLine, Lots, OrderRecord, Orders, PutOrder, RoomRecord, Rooms};
+use crate::{
+    ChatHistory, ChatLine, Lots, OrderRecord, Orders, PutOrder, RecentOrders, RoomRecord, Rooms,
+};
+use liveshop_protocol::RoomId;
 
 // ---------------------------------------------------------------- rooms and lots
 
@@ -307,6 +310,79 @@ pub async fn orders_listed_per_buyer_and_seller<S: Orders + ?Sized>(store: &S) {
         ok("by seller", store.orders_by_seller(&user_id(&unique("s"))))
             .await
             .is_empty()
+    );
+}
+
+pub async fn recent_orders_newest_first_by_room_and_since<S: Orders + ?Sized>(store: &S) {
+    let s1 = unique("s");
+    let s2 = user_id(&format!("{s1}x"));
+    let s1 = user_id(&s1);
+    let buyer = user_id(&unique("b"));
+    let (room_a, room_b) = (room_id(&unique("ra")), room_id(&unique("rb")));
+    // Stored out of time order, rooms interleaved: the listing follows
+    // created_ms, and a room's orders are spread over the index.
+    let times = [500, 100, 900, 300, 700, 200, 800, 400, 600];
+    let mut all = Vec::new();
+    for (i, t) in times.into_iter().enumerate() {
+        let mut o = order(&unique("ord"), &buyer, &s1, None, t);
+        o.room_id = if i % 3 == 0 {
+            room_a.clone()
+        } else {
+            room_b.clone()
+        };
+        assert_eq!(ok("put", store.put_order(&o)).await, PutOrder::Created);
+        all.push(o);
+    }
+    let mut other = order(&unique("ord"), &buyer, &s2, None, 1_000);
+    other.room_id = room_a.clone();
+    assert_eq!(ok("put", store.put_order(&other)).await, PutOrder::Created);
+    all.sort_by_key(|o| std::cmp::Reverse(o.created_ms));
+    let in_a: Vec<OrderRecord> = all
+        .iter()
+        .filter(|o| o.room_id == room_a)
+        .cloned()
+        .collect();
+    let recent = |room: Option<&RoomId>, since_ms, limit| RecentOrders {
+        room: room.cloned(),
+        since_ms,
+        limit,
+    };
+    let seller = &s1;
+    let list = |q: RecentOrders| async move {
+        ok("recent orders", store.recent_orders_by_seller(seller, &q)).await
+    };
+    assert_eq!(list(recent(None, 0, 3)).await, all[..3].to_vec());
+    assert_eq!(list(recent(None, 0, 100)).await, all);
+    assert_eq!(list(recent(Some(&room_a), 0, 2)).await, in_a[..2].to_vec());
+    assert_eq!(list(recent(Some(&room_a), 0, 100)).await, in_a);
+    // `since_ms` is inclusive and ends the read.
+    let since: Vec<OrderRecord> = all
+        .iter()
+        .filter(|o| o.created_ms >= 400)
+        .cloned()
+        .collect();
+    assert_eq!(list(recent(None, 400, 100)).await, since);
+    assert_eq!(
+        list(recent(Some(&room_a), 600, 100)).await,
+        in_a.iter()
+            .filter(|o| o.created_ms >= 600)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert!(list(recent(None, 0, 0)).await.is_empty());
+    assert!(list(recent(None, 901, 10)).await.is_empty());
+    assert!(
+        list(recent(Some(&room_id(&unique("rc"))), 0, 10))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ok(
+            "recent orders",
+            store.recent_orders_by_seller(&s2, &recent(None, 0, 10))
+        )
+        .await,
+        vec![other]
     );
 }
 

@@ -7,12 +7,12 @@ use fjall::{Readable, Snapshot as DbSnapshot};
 use serde::de::DeserializeOwned;
 
 use super::keys::{
-    LogState, MAX_KEY_LEN, Table, Tables, decode, event_key, fjall_err, log_prefix, owner_prefix,
-    seq_of_event_key,
+    LogState, MAX_KEY_LEN, Table, Tables, decode, event_key, fjall_err, log_prefix, ordered_key,
+    owner_prefix, seq_of_event_key,
 };
 use crate::{
-    ChatLine, LogKey, LotRecord, OrderRecord, RefreshFamily, Result, RoomRecord, Snapshot,
-    StoreError, StoredEvent, UserRecord,
+    ChatLine, LogKey, LotRecord, OrderRecord, RecentOrders, RefreshFamily, Result, RoomRecord,
+    Snapshot, StoreError, StoredEvent, UserRecord,
 };
 
 fn get_record<T: DeserializeOwned>(
@@ -188,6 +188,35 @@ pub(crate) fn lots_in_room(t: &Tables, room: &str) -> Result<Vec<LotRecord>> {
 
 pub(crate) fn orders_by(t: &Tables, index: Table, user: &str) -> Result<Vec<OrderRecord>> {
     list_via_index(t, index, &owner_prefix(user), Table::Orders, "order")
+}
+
+/// The seller index read from its newest end down to `query.since_ms`,
+/// following each entry, until `query.limit` orders match.
+pub(crate) fn recent_orders_by_seller(
+    t: &Tables,
+    seller: &str,
+    query: &RecentOrders,
+) -> Result<Vec<OrderRecord>> {
+    let snap = t.db.snapshot();
+    let mut out = Vec::with_capacity(query.limit.min(1024));
+    if query.limit == 0 {
+        return Ok(out);
+    }
+    let oldest = ordered_key(seller, query.since_ms, 0);
+    let newest = ordered_key(seller, u64::MAX, u64::MAX);
+    for guard in snap.range(t.ks(Table::SellerOrders), oldest..=newest).rev() {
+        let id = guard
+            .value()
+            .map_err(|e| fjall_err("scanning the seller order index", e))?;
+        let order: OrderRecord = follow(&snap, t, Table::Orders, "order", &id)?;
+        if query.room.as_ref().is_none_or(|r| *r == order.room_id) {
+            out.push(order);
+            if out.len() == query.limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn recent_chat(t: &Tables, room: &str, limit: usize) -> Result<Vec<ChatLine>> {

@@ -9,8 +9,8 @@ use super::writer::{Op, Reply};
 use super::{EmbeddedStore, read, unexpected};
 use crate::{
     ChatHistory, ChatLine, Epoch, EventLog, LogKey, LotRecord, Lots, OrderRecord, Orders, PutOrder,
-    RefreshFamily, RefreshTokens, Result, RoomRecord, Rooms, Rotation, Snapshot, StoreError,
-    StoredEvent, UserRecord, Users,
+    RecentOrders, RefreshFamily, RefreshTokens, Result, RoomRecord, Rooms, Rotation, Snapshot,
+    StoreError, StoredEvent, UserRecord, Users,
 };
 
 #[async_trait]
@@ -201,6 +201,16 @@ impl Orders for EmbeddedStore {
     async fn orders_by_seller(&self, seller: &UserId) -> Result<Vec<OrderRecord>> {
         let seller = seller.clone();
         self.on_pool(move |t| read::orders_by(t, Table::SellerOrders, seller.as_str()))
+            .await
+    }
+
+    async fn recent_orders_by_seller(
+        &self,
+        seller: &UserId,
+        query: &RecentOrders,
+    ) -> Result<Vec<OrderRecord>> {
+        let (seller, query) = (seller.clone(), query.clone());
+        self.on_pool(move |t| read::recent_orders_by_seller(t, seller.as_str(), &query))
             .await
     }
 }

@@ -216,6 +216,17 @@ impl RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(|e| unavailable(&format!("ZRANGE {zset}"), e))?;
+        self.records_of(what, zset, kind, &ids).await
+    }
+
+    /// The records of `ids`, which `zset` lists, in the order given.
+    async fn records_of<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        zset: &str,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<T>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,14 +1,20 @@
 //! Users, refresh-token families, rooms, lots, orders and chat on Redis.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use liveshop_protocol::{LotId, OrderId, RoomId, UserId};
 
 use super::scripts::CHAT_ORDINAL_LEN;
 use super::{RedisStore, bad_reply, decode, encode, parse_u64, unavailable};
 use crate::{
-    ChatHistory, ChatLine, LotRecord, Lots, OrderRecord, Orders, PutOrder, RefreshFamily,
-    RefreshTokens, Result, RoomRecord, Rooms, Rotation, StoreError, UserRecord, Users,
+    ChatHistory, ChatLine, LotRecord, Lots, OrderRecord, Orders, PutOrder, RecentOrders,
+    RefreshFamily, RefreshTokens, Result, RoomRecord, Rooms, Rotation, StoreError, UserRecord,
+    Users,
 };
+
+/// Most order ids one page of a recent-orders read fetches.
+const MAX_ORDER_PAGE: usize = 500;
 
 #[async_trait]
 impl Users for RedisStore {
@@ -336,6 +342,49 @@ impl Orders for RedisStore {
     async fn orders_by_seller(&self, seller: &UserId) -> Result<Vec<OrderRecord>> {
         self.listed("order", &self.key("sellerorders", seller.as_str()), "order")
             .await
+    }
+
+    async fn recent_orders_by_seller(
+        &self,
+        seller: &UserId,
+        query: &RecentOrders,
+    ) -> Result<Vec<OrderRecord>> {
+        let zset = self.key("sellerorders", seller.as_str());
+        let page = query.limit.clamp(1, MAX_ORDER_PAGE);
+        let mut out: Vec<OrderRecord> = Vec::new();
+        // An order indexed while we page shifts the pages by one: an id may
+        // come twice, never be skipped.
+        let mut seen = HashSet::new();
+        let mut offset = 0;
+        while out.len() < query.limit {
+            let ids: Vec<String> = redis::cmd("ZREVRANGEBYSCORE")
+                .arg(&zset)
+                .arg("+inf")
+                .arg(query.since_ms)
+                .arg("LIMIT")
+                .arg(offset)
+                .arg(page)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| unavailable(&format!("ZREVRANGEBYSCORE {zset}"), e))?;
+            offset += ids.len();
+            let fresh: Vec<String> = ids
+                .iter()
+                .filter(|id| seen.insert((*id).clone()))
+                .cloned()
+                .collect();
+            let orders: Vec<OrderRecord> = self.records_of("order", &zset, "order", &fresh).await?;
+            out.extend(
+                orders
+                    .into_iter()
+                    .filter(|o| query.room.as_ref().is_none_or(|r| *r == o.room_id)),
+            );
+            if ids.len() < page {
+                break;
+            }
+        }
+        out.truncate(query.limit);
+        Ok(out)
     }
 }
 

@@ -101,6 +101,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::pager::TypedRowStream;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
@@ -288,6 +289,27 @@ impl ScyllaStore {
         Lwt::parse(what, result)
     }
 
+    /// The rows of a paged read as a stream, fetched page by page as it is
+    /// consumed.
+    async fn row_stream<T>(
+        &self,
+        what: &str,
+        st: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<TypedRowStream<T>>
+    where
+        T: for<'f, 'm> DeserializeRow<'f, 'm> + 'static,
+    {
+        let pager = self
+            .session
+            .execute_iter(st.clone(), values)
+            .await
+            .map_err(|e| driver_error(what, &e))?;
+        pager
+            .rows_stream::<T>()
+            .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    }
+
     /// Every row of a paged read, fetched page by page; `stop` ends the read
     /// early once it returns true for the rows so far.
     async fn rows_until<T>(
@@ -300,14 +322,7 @@ impl ScyllaStore {
     where
         T: for<'f, 'm> DeserializeRow<'f, 'm> + 'static,
     {
-        let pager = self
-            .session
-            .execute_iter(st.clone(), values)
-            .await
-            .map_err(|e| driver_error(what, &e))?;
-        let mut stream = pager
-            .rows_stream::<T>()
-            .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
+        let mut stream = self.row_stream::<T>(what, st, values).await?;
         let mut out = Vec::new();
         while let Some(row) = stream
             .try_next()

@@ -7,11 +7,16 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use liveshop_protocol::{OrderId, RoomId, UserId};
 
-use super::{FETCH_CONCURRENCY, Lwt, ScyllaStore, decode, encode, to_i64};
-use crate::{ChatHistory, ChatLine, OrderRecord, Orders, PutOrder, Result, StoreError};
+use super::{FETCH_CONCURRENCY, Lwt, ScyllaStore, decode, driver_error, encode, to_i64};
+use crate::{
+    ChatHistory, ChatLine, OrderRecord, Orders, PutOrder, RecentOrders, Result, StoreError,
+};
 
 /// Chat is bucketed by UTC day.
 const DAY_MS: u64 = 86_400_000;
+
+/// Most index rows of a recent-orders read whose orders are fetched at once.
+const MAX_ORDER_CHUNK: usize = 500;
 
 /// Largest page a chat read asks for, whatever the limit.
 const MAX_CHAT_PAGE: usize = 1_000;
@@ -171,6 +176,50 @@ impl Orders for ScyllaStore {
             .await?;
         self.listed_orders(what, index, |o| o.seller == *seller)
             .await
+    }
+
+    async fn recent_orders_by_seller(
+        &self,
+        seller: &UserId,
+        query: &RecentOrders,
+    ) -> Result<Vec<OrderRecord>> {
+        let what = "listing a seller's recent orders";
+        let mut out = Vec::new();
+        if query.limit == 0 {
+            return Ok(out);
+        }
+        let since = to_i64("since_ms", query.since_ms)?;
+        let chunk = query.limit.clamp(1, MAX_ORDER_CHUNK);
+        let mut index = self
+            .row_stream::<(Option<i64>, Option<String>)>(
+                what,
+                &self.st.recent_orders_by_seller,
+                (seller.as_str(), since),
+            )
+            .await?;
+        // Index rows in chunks, each chunk's orders fetched together, until
+        // enough match or the index runs out.
+        loop {
+            let mut rows = Vec::with_capacity(chunk);
+            while rows.len() < chunk {
+                match index.try_next().await.map_err(|e| driver_error(what, &e))? {
+                    Some(row) => rows.push(row),
+                    None => break,
+                }
+            }
+            let last = rows.len() < chunk;
+            let matching = self
+                .listed_orders(what, rows, |o| {
+                    o.seller == *seller && query.room.as_ref().is_none_or(|r| *r == o.room_id)
+                })
+                .await?;
+            out.extend(matching);
+            if last || out.len() >= query.limit {
+                break;
+            }
+        }
+        out.truncate(query.limit);
+        Ok(out)
     }
 }
 

@@ -198,6 +198,9 @@ statements! {
         "SELECT created_ms, order_id FROM {ks}.orders_by_buyer WHERE buyer_id = ?";
     orders_by_seller: Read =>
         "SELECT created_ms, order_id FROM {ks}.orders_by_seller WHERE seller_id = ?";
+    recent_orders_by_seller: Read =>
+        "SELECT created_ms, order_id FROM {ks}.orders_by_seller \
+         WHERE seller_id = ? AND created_ms >= ? ORDER BY created_ms DESC, order_id DESC";
 
     // ------------------------------------------------------------ chat
     touch_chat_day: Upsert =>

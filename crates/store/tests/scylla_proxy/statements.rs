@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use liveshop_protocol::{LotId, OrderId, RoomId, UserId};
 use liveshop_store::{
-    ChatHistory, ChatLine, EventLog, Lots, Orders, PutOrder, RefreshFamily, RefreshTokens,
-    RoomRecord, Rooms, Rotation, ScyllaStore, Snapshot, StoreError, Users,
+    ChatHistory, ChatLine, EventLog, Lots, Orders, PutOrder, RecentOrders, RefreshFamily,
+    RefreshTokens, RoomRecord, Rooms, Rotation, ScyllaStore, Snapshot, StoreError, Users,
 };
 
 use super::fixtures::*;
@@ -285,12 +285,38 @@ async fn exercise_every_method(fake: &FakeScylla, store: &ScyllaStore) {
     let buyer = UserId::new("buyer").expect("id");
     assert_eq!(
         within("orders_by_buyer", store.orders_by_buyer(&buyer)).await,
-        Ok(vec![o1])
+        Ok(vec![o1.clone()])
     );
     let seller = UserId::new("host").expect("id");
     assert_eq!(
         within("orders_by_seller", store.orders_by_seller(&seller)).await,
         Ok(vec![])
+    );
+    // Newest first, from the room's creation on: the index row is followed
+    // to its record and kept only when it is the seller's, in the room.
+    fake.respond_once(
+        "created_ms >= ? ORDER BY created_ms DESC",
+        rows(vec![row(&[
+            ("created_ms", Val::BigInt(1_700_000_000_000)),
+            ("order_id", text("o1")),
+        ])]),
+    );
+    fake.respond_once(
+        "SELECT record FROM liveshop.orders ",
+        rows(vec![row(&[("record", mp(&o1))])]),
+    );
+    let recent = RecentOrders {
+        room: Some(o1.room_id.clone()),
+        since_ms: 1_600_000_000_000,
+        limit: 10,
+    };
+    assert_eq!(
+        within(
+            "recent_orders_by_seller",
+            store.recent_orders_by_seller(&o1.seller, &recent)
+        )
+        .await,
+        Ok(vec![o1.clone()])
     );
     assert_eq!(
         within("order", store.order(&OrderId::new("o9").expect("id"))).await,
