@@ -230,16 +230,12 @@ async fn exercise_every_method(fake: &FakeScylla, store: &ScyllaStore) {
     );
     let r = within("create_lot", store.create_lot(&lot("l2", "r1"))).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    fake.respond_once(
+    forge_listing(
+        fake,
         "SELECT created_ms, lot_id FROM liveshop.lots_by_room",
-        rows(vec![row(&[
-            ("created_ms", Val::BigInt(1_700_000_000_000)),
-            ("lot_id", text("l1")),
-        ])]),
-    );
-    fake.respond_once(
+        ("lot_id", "l1"),
         "SELECT record FROM liveshop.lots ",
-        rows(vec![row(&[("record", mp(&l1))])]),
+        &l1,
     );
     let room_id = RoomId::new("r1").expect("id");
     assert_eq!(
@@ -271,16 +267,12 @@ async fn exercise_every_method(fake: &FakeScylla, store: &ScyllaStore) {
     );
     let r = within("put_order", store.put_order(&order("o2", "k1"))).await;
     assert_eq!(r, Ok(PutOrder::Existing(o1.clone())));
-    fake.respond_once(
+    forge_listing(
+        fake,
         "FROM liveshop.orders_by_buyer",
-        rows(vec![row(&[
-            ("created_ms", Val::BigInt(1_700_000_000_000)),
-            ("order_id", text("o1")),
-        ])]),
-    );
-    fake.respond_once(
+        ("order_id", "o1"),
         "SELECT record FROM liveshop.orders ",
-        rows(vec![row(&[("record", mp(&o1))])]),
+        &o1,
     );
     let buyer = UserId::new("buyer").expect("id");
     assert_eq!(
@@ -294,16 +286,12 @@ async fn exercise_every_method(fake: &FakeScylla, store: &ScyllaStore) {
     );
     // Newest first, from the room's creation on: the index row is followed
     // to its record and kept only when it is the seller's, in the room.
-    fake.respond_once(
+    forge_listing(
+        fake,
         "created_ms >= ? ORDER BY created_ms DESC",
-        rows(vec![row(&[
-            ("created_ms", Val::BigInt(1_700_000_000_000)),
-            ("order_id", text("o1")),
-        ])]),
-    );
-    fake.respond_once(
+        ("order_id", "o1"),
         "SELECT record FROM liveshop.orders ",
-        rows(vec![row(&[("record", mp(&o1))])]),
+        &o1,
     );
     let recent = RecentOrders {
         room: Some(o1.room_id.clone()),
@@ -348,6 +336,25 @@ async fn exercise_every_method(fake: &FakeScylla, store: &ScyllaStore) {
         within("recent_chat", store.recent_chat(&room_id, 10)).await,
         Ok(vec![line])
     );
+}
+
+/// The next read matching `index` lists one `(column, id)` row created at
+/// 1_700_000_000_000, and the next matching `table` returns its `record`.
+fn forge_listing<T: serde::Serialize>(
+    fake: &FakeScylla,
+    index: &str,
+    (column, id): (&str, &str),
+    table: &str,
+    record: &T,
+) {
+    fake.respond_once(
+        index,
+        rows(vec![row(&[
+            ("created_ms", Val::BigInt(1_700_000_000_000)),
+            (column, text(id)),
+        ])]),
+    );
+    fake.respond_once(table, rows(vec![row(&[("record", mp(record))])]));
 }
 
 fn executed(calls: &[Call]) -> BTreeSet<String> {
