@@ -166,6 +166,13 @@ pub struct RecentOrders {
     pub limit: usize,
 }
 
+impl RecentOrders {
+    /// Whether `order` is in the asked room (the time bound is the scan's).
+    pub fn in_room(&self, order: &OrderRecord) -> bool {
+        self.room.as_ref().is_none_or(|r| *r == order.room_id)
+    }
+}
+
 /// The outcome of [`Orders::put_order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOrder {
@@ -337,9 +344,10 @@ pub trait Orders: Send + Sync {
     async fn orders_by_seller(&self, seller: &UserId) -> Result<Vec<OrderRecord>>;
     /// The newest `query.limit` of the seller's orders that match `query`,
     /// newest first by `created_ms` (each backend fixes the order of those
-    /// created in the same millisecond, as its oldest-first listing does). Reads from the newest
-    /// end and stops at the limit or at `query.since_ms`, so a studio's
-    /// poll costs what it returns, not the seller's whole history.
+    /// created in the same millisecond, as its oldest-first listing does).
+    /// Reads from the newest end and stops at the limit or at
+    /// `query.since_ms`, so a studio's poll costs what it returns, not the
+    /// seller's whole history.
     async fn recent_orders_by_seller(
         &self,
         seller: &UserId,

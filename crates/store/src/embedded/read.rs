@@ -209,7 +209,7 @@ pub(crate) fn recent_orders_by_seller(
             .value()
             .map_err(|e| fjall_err("scanning the seller order index", e))?;
         let order: OrderRecord = follow(&snap, t, Table::Orders, "order", &id)?;
-        if query.room.as_ref().is_none_or(|r| *r == order.room_id) {
+        if query.in_room(&order) {
             out.push(order);
             if out.len() == query.limit {
                 break;

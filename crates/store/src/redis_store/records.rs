@@ -367,19 +367,15 @@ impl Orders for RedisStore {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| unavailable(&format!("ZREVRANGEBYSCORE {zset}"), e))?;
-            offset += ids.len();
+            let got = ids.len();
+            offset += got;
             let fresh: Vec<String> = ids
-                .iter()
-                .filter(|id| seen.insert((*id).clone()))
-                .cloned()
+                .into_iter()
+                .filter(|id| seen.insert(id.clone()))
                 .collect();
             let orders: Vec<OrderRecord> = self.records_of("order", &zset, "order", &fresh).await?;
-            out.extend(
-                orders
-                    .into_iter()
-                    .filter(|o| query.room.as_ref().is_none_or(|r| *r == o.room_id)),
-            );
-            if ids.len() < page {
+            out.extend(orders.into_iter().filter(|o| query.in_room(o)));
+            if got < page {
                 break;
             }
         }

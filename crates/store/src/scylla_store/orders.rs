@@ -209,9 +209,7 @@ impl Orders for ScyllaStore {
             }
             let last = rows.len() < chunk;
             let matching = self
-                .listed_orders(what, rows, |o| {
-                    o.seller == *seller && query.room.as_ref().is_none_or(|r| *r == o.room_id)
-                })
+                .listed_orders(what, rows, |o| o.seller == *seller && query.in_room(o))
                 .await?;
             out.extend(matching);
             if last || out.len() >= query.limit {
